@@ -1,0 +1,37 @@
+# lifeevents: `make dev` runs everything on embedded defaults, `make test` runs every test.
+
+GO       ?= go
+BIN      := bin/lifeevents
+PKGS     := ./...
+# The end-to-end suites run the binary as a subprocess; they share the race
+# build of the dependencies with the unit tests, so nothing links twice.
+TESTFLAGS ?= -race -timeout 25m
+FUZZTIME ?= 10s
+
+.PHONY: build dev test fuzz bench lint clean help
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/lifeevents
+	$(GO) build -o $(BIN) ./cmd/lifeevents
+
+dev: build ## run the whole system on embedded Temporal, Kafka and Postgres
+	./$(BIN) dev
+
+test: ## run every test (unit, integration, end-to-end) and a short fuzz run
+	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(MAKE) fuzz
+
+fuzz: ## fuzz the event decoder for FUZZTIME
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events
+
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+lint: ## go vet, gofmt
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+clean: ## remove build output and the dev data dir
+	rm -rf bin .lifeevents

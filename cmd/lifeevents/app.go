@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/segmentio/kafka-go"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/httpapi"
+	"github.com/lifeevents/lifeevents/ingest"
+	"github.com/lifeevents/lifeevents/proposals"
+	"github.com/lifeevents/lifeevents/workflows"
+)
+
+// app holds the running parts of one process and stops them in reverse
+// order of starting.
+type app struct {
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	pool   *pgxpool.Pool
+	tc     client.Client
+	checks []httpapi.Check
+
+	mu    sync.Mutex
+	stops []func()
+	wg    sync.WaitGroup
+	fail  chan error
+}
+
+func newApp(log *slog.Logger) *app {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &app{log: log, reg: reg, fail: make(chan error, 8)}
+}
+
+// onStop registers f to run at shutdown, before everything registered earlier.
+func (a *app) onStop(f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stops = append(a.stops, f)
+}
+
+// stop runs the stop functions newest first.
+func (a *app) stop() {
+	a.mu.Lock()
+	stops := a.stops
+	a.stops = nil
+	a.mu.Unlock()
+	for i := len(stops) - 1; i >= 0; i-- {
+		stops[i]()
+	}
+	a.wg.Wait()
+}
+
+// go runs f in the background; an error from it stops the process.
+func (a *app) goRun(name string, f func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := f(); err != nil {
+			a.fail <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
+}
+
+// wait blocks until ctx ends (a signal) or a part fails.
+func (a *app) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+		return nil
+	case err := <-a.fail:
+		return err
+	}
+}
+
+func (a *app) usePostgres(pool *pgxpool.Pool) {
+	a.pool = pool
+	a.onStop(pool.Close)
+	a.checks = append(a.checks, httpapi.Check{Name: "postgres", Check: pool.Ping})
+}
+
+func (a *app) dialTemporal(ctx context.Context, hostPort, namespace string) error {
+	tc, err := client.DialContext(ctx, client.Options{
+		HostPort:  hostPort,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(a.log.With("component", "temporal-sdk")),
+	})
+	if err != nil {
+		return fmt.Errorf("temporal at %s: %w", hostPort, err)
+	}
+	a.tc = tc
+	a.onStop(tc.Close)
+	a.checks = append(a.checks, httpapi.Check{Name: "temporal", Check: func(ctx context.Context) error {
+		_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}})
+	return nil
+}
+
+func (a *app) watchKafka(brokers []string) {
+	a.checks = append(a.checks, httpapi.Check{Name: "kafka", Check: func(ctx context.Context) error {
+		var d kafka.Dialer
+		conn, err := d.DialContext(ctx, "tcp", brokers[0])
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.ReadPartitions(events.Topic)
+		return err
+	}})
+}
+
+// startWorker runs the Temporal worker of the journeys.
+func (a *app) startWorker() error {
+	w := worker.New(a.tc, workflows.TaskQueue, worker.Options{})
+	w.RegisterWorkflow(workflows.LifeEvent)
+	w.RegisterActivity(&workflows.Activities{
+		Proposals: proposals.NewPGStore(a.pool),
+		Events:    events.NewPGStatusLog(a.pool),
+		Now:       time.Now,
+	})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	var running atomic.Bool
+	running.Store(true)
+	a.onStop(func() {
+		running.Store(false)
+		w.Stop() // waits for running activities
+	})
+	a.checks = append(a.checks, httpapi.Check{Name: "worker", Check: func(context.Context) error {
+		if !running.Load() {
+			return errors.New("worker stopped")
+		}
+		return nil
+	}})
+	return nil
+}
+
+// startIngest runs the Kafka consumer that starts journeys.
+func (a *app) startIngest(ctx context.Context, brokers []string) {
+	reader := ingest.NewReader(brokers)
+	dlq := ingest.NewWriter(brokers, events.TopicDLQ)
+	c := ingest.NewConsumer(reader, dlq, workflows.Starter{Client: a.tc}, a.log.With("component", "ingest"), ingest.NewMetrics(a.reg))
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	a.goRun("ingest", func() error {
+		defer close(done)
+		return c.Run(cctx)
+	})
+	a.onStop(func() {
+		cancel()
+		<-done
+		_ = reader.Close()
+		_ = dlq.Close()
+	})
+	a.checks = append(a.checks, httpapi.Check{Name: "consumer", Check: func(context.Context) error {
+		if !c.Running() {
+			return errors.New("consumer not running")
+		}
+		return nil
+	}})
+}
+
+// serveHTTP serves the API on an already bound listener.
+func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier) {
+	h := httpapi.New(httpapi.Deps{
+		Verifier:  verifier,
+		Proposals: proposals.NewPGStore(a.pool),
+		Events:    events.NewPGStatusLog(a.pool),
+		Checks:    a.checks,
+		Metrics:   a.reg,
+		Log:       a.log.With("component", "http"),
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	a.goRun("http", func() error {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	a.onStop(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+}
+
+func listen(addr string) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		if strings.Contains(err.Error(), "address already in use") {
+			return nil, fmt.Errorf("HTTP address %s is in use", addr)
+		}
+		return nil, fmt.Errorf("HTTP address %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeevents/lifeevents/auth"
+	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/internal/devkafka"
+	"github.com/lifeevents/lifeevents/internal/devpg"
+	"github.com/lifeevents/lifeevents/internal/devtemporal"
+	"github.com/lifeevents/lifeevents/postgres"
+)
+
+type devOptions struct {
+	dataDir      string
+	httpAddr     string
+	temporalAddr string
+	kafkaPort    int
+	pgPort       int
+	databaseURL  string
+}
+
+func newDev(g *globals) *cobra.Command {
+	var o devOptions
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole system in one process on embedded Temporal, Kafka and Postgres",
+		Long: `Runs everything in one process: an embedded Temporal server (SQLite in the data
+dir), an embedded Kafka-protocol broker, a private PostgreSQL server started from
+the local binaries (unless --database-url is set), the worker, the ingest
+consumer and the HTTP API with the citizen portal.
+
+State lives in --data-dir, so a restart continues the journeys it had.
+Stop with Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), g, o, newApp(log))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", ".lifeevents", "folder for all dev state")
+	f.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:8080", "address of the HTTP API and portal")
+	f.StringVar(&o.temporalAddr, "temporal-addr", "127.0.0.1:7233", "address of the embedded Temporal frontend")
+	f.IntVar(&o.kafkaPort, "kafka-port", 9092, "port of the embedded Kafka broker on 127.0.0.1")
+	f.IntVar(&o.pgPort, "pg-port", 0, "port of the private Postgres on 127.0.0.1 (0: any free port)")
+	f.StringVar(&o.databaseURL, "database-url", "", "use this Postgres instead of a private one")
+	bindEnv(f, "data-dir", "LIFEEVENTS_DATA_DIR")
+	bindEnv(f, "http-addr", "LIFEEVENTS_HTTP_ADDR")
+	bindEnv(f, "temporal-addr", "LIFEEVENTS_DEV_TEMPORAL_ADDR")
+	bindEnv(f, "kafka-port", "LIFEEVENTS_DEV_KAFKA_PORT")
+	bindEnv(f, "pg-port", "LIFEEVENTS_DEV_PG_PORT")
+	bindEnv(f, "database-url", "DATABASE_URL")
+	return cmd
+}
+
+func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
+	began := time.Now()
+	defer func() {
+		if err != nil {
+			a.stop() // nothing half-started is left running
+		}
+	}()
+	dir, err := prepareDataDir(o.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := lockDataDir(dir, a); err != nil {
+		return err
+	}
+	l, err := listen(o.httpAddr)
+	if err != nil {
+		return err
+	}
+	a.onStop(func() { _ = l.Close() })
+
+	// Postgres.
+	dbURL := o.databaseURL
+	if dbURL == "" {
+		pg, err := devpg.Start(ctx, devpg.Options{Dir: filepath.Join(dir, "postgres"), Port: o.pgPort, Logger: a.log})
+		if err != nil {
+			return err
+		}
+		a.onStop(func() { _ = pg.Stop() })
+		if err := pg.CreateDatabase(ctx, "lifeevents"); err != nil {
+			return err
+		}
+		dbURL = pg.URL("lifeevents")
+	}
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	a.usePostgres(pool)
+	if applied, err := postgres.Migrate(ctx, pool); err != nil {
+		return err
+	} else if len(applied) > 0 {
+		a.log.Info("schema migrated", "applied", applied)
+	}
+
+	// Kafka.
+	broker, err := devkafka.Start(devkafka.Options{
+		Port: o.kafkaPort, DataDir: filepath.Join(dir, "kafka"),
+		Topics: []string{events.Topic, events.TopicDLQ}, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.onStop(broker.Close)
+	brokers := []string{broker.Addr()}
+	a.watchKafka(brokers)
+
+	// Temporal.
+	ts, err := devtemporal.Start(devtemporal.Options{
+		DatabaseFile: filepath.Join(dir, "temporal.db"), Address: o.temporalAddr, Logger: a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.onStop(func() { _ = ts.Stop() })
+	if err := a.dialTemporal(ctx, ts.HostPort(), ts.Namespace()); err != nil {
+		return err
+	}
+
+	signer, err := auth.LoadOrCreateSigner(filepath.Join(dir, signingKeyFile))
+	if err != nil {
+		return err
+	}
+	verifier, err := signer.Verifier()
+	if err != nil {
+		return err
+	}
+	if _, err := loadOrCreateSecret(filepath.Join(dir, kafkaKeyFile)); err != nil {
+		return err
+	}
+
+	if err := a.startWorker(); err != nil {
+		return err
+	}
+	a.serveHTTP(l, verifier)
+	a.startIngest(ctx, brokers)
+
+	api := "http://" + l.Addr().String()
+	fmt.Fprintf(g.stdout, `
+  lifeevents dev is running (data in %s)
+    portal and API   %s/  and  %s/api/v1
+    health, metrics  %s/readyz  %s/metrics
+    Temporal         %s  (namespace %s)
+    Kafka            %s  (topics %s, %s)
+    Postgres         %s
+  Try:  bin/lifeevents emit examples/move.json
+        curl -H "Authorization: Bearer $(bin/lifeevents token --sub c-1001 --role citizen)" %s/api/v1/me/proposals
+
+`, dir, api, api, api, api, ts.HostPort(), ts.Namespace(), broker.Addr(), events.Topic, events.TopicDLQ,
+		redactURL(dbURL), api)
+	a.log.Info("ready", "http", api, "temporal", ts.HostPort(), "kafka", broker.Addr(), "startup", time.Since(began).Round(time.Millisecond))
+
+	err = a.wait(ctx)
+	a.stop()
+	return err
+}
+
+const (
+	signingKeyFile = "jwt-signing-key.pem"
+	kafkaKeyFile   = "kafka-key-secret"
+	lockFile       = "lock"
+)
+
+func prepareDataDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("data dir %s cannot be created: %w", abs, errors.Unwrap(err))
+	}
+	probe := filepath.Join(abs, ".write-test")
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		return "", fmt.Errorf("data dir %s is not writable", abs)
+	}
+	_ = os.Remove(probe)
+	return abs, nil
+}
+
+// lockDataDir makes sure one dev process at a time owns the data dir. The
+// kernel drops the lock when the process dies, however it dies.
+func lockDataDir(dir string, a *app) error {
+	path := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("data dir lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		pid := strings.TrimSpace(string(b))
+		return fmt.Errorf("data dir %s is in use by another lifeevents dev (pid %s): stop it or use --data-dir", dir, pid)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	a.onStop(func() { _ = f.Close() })
+	return nil
+}
+
+// loadOrCreateSecret returns the secret in file, creating a random one first.
+func loadOrCreateSecret(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		raw := make([]byte, 32)
+		_, _ = rand.Read(raw)
+		b = []byte(hex.EncodeToString(raw))
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			return nil, fmt.Errorf("write %s: %w", file, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	return decodeSecret(strings.TrimSpace(string(b)))
+}
+
+func decodeSecret(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) < 16 {
+		return nil, errors.New("the key secret must be at least 32 hex digits")
+	}
+	return b, nil
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.Index(u[i+3:], "@"); j >= 0 {
+			creds := u[i+3 : i+3+j]
+			if k := strings.Index(creds, ":"); k >= 0 {
+				return u[:i+3] + creds[:k] + ":***" + u[i+3+j:]
+			}
+		}
+	}
+	return u
+}

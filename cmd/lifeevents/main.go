@@ -1,0 +1,109 @@
+// Command lifeevents runs the life-event orchestrator: everything in one
+// process on embedded defaults (dev), or its parts as separate processes
+// against production clusters.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRoot(os.Stdout, os.Stderr).ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "lifeevents: %s\n", oneLine(err))
+		os.Exit(1)
+	}
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+type globals struct {
+	logLevel  string
+	logFormat string
+	stdout    io.Writer
+	stderr    io.Writer
+}
+
+func (g *globals) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(g.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: use text or json", g.logFormat)
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "lifeevents",
+		Short: "Once-only life-event orchestrator: proactive follow-up services after a move or a birth",
+		Long: `lifeevents turns a registered life event (a move, a birth) into proposals of the
+follow-up services a citizen needs, with their data pre-filled, gated by policy
+and consent, and carries each accepted proposal through to the agency.
+
+Start everything on embedded defaults with:  lifeevents dev`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd)
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	bindEnv(root.PersistentFlags(), "log-level", "LIFEEVENTS_LOG_LEVEL")
+	bindEnv(root.PersistentFlags(), "log-format", "LIFEEVENTS_LOG_FORMAT")
+	root.AddCommand(newDev(g), newServe(g), newWorker(g), newIngest(g), newMigrate(g), newEmit(g), newToken(g))
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+	return root
+}
+
+const envAnnotation = "env"
+
+// bindEnv lets an environment variable set a flag the command line left
+// unset, and says so in --help.
+func bindEnv(fs *pflag.FlagSet, flag, env string) {
+	f := fs.Lookup(flag)
+	f.Usage += " [$" + env + "]"
+	_ = fs.SetAnnotation(flag, envAnnotation, []string{env})
+}
+
+// applyEnv sets every unset flag of cmd from its environment variable, with
+// an error naming the variable if its value does not parse.
+func applyEnv(cmd *cobra.Command) error {
+	var errs []error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		envs := f.Annotations[envAnnotation]
+		if f.Changed || len(envs) == 0 {
+			return
+		}
+		v, ok := os.LookupEnv(envs[0])
+		if !ok || v == "" {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %v", envs[0], v, err))
+		}
+	})
+	return errors.Join(errs...)
+}

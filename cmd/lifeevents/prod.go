@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/lifeevents/lifeevents/auth"
+	"github.com/lifeevents/lifeevents/httpapi"
+	"github.com/lifeevents/lifeevents/postgres"
+)
+
+// cluster holds the connection settings of the production processes.
+type cluster struct {
+	databaseURL       string
+	temporalAddress   string
+	temporalNamespace string
+	kafkaBrokers      string
+	jwtPublicKey      string
+	jwksURL           string
+}
+
+func (c *cluster) bindDatabase(f *pflag.FlagSet) {
+	f.StringVar(&c.databaseURL, "database-url", "", "Postgres connection URL")
+	bindEnv(f, "database-url", "DATABASE_URL")
+}
+
+func (c *cluster) bindTemporal(f *pflag.FlagSet) {
+	f.StringVar(&c.temporalAddress, "temporal-address", "", "Temporal frontend host:port")
+	f.StringVar(&c.temporalNamespace, "temporal-namespace", "default", "Temporal namespace")
+	bindEnv(f, "temporal-address", "TEMPORAL_ADDRESS")
+	bindEnv(f, "temporal-namespace", "TEMPORAL_NAMESPACE")
+}
+
+func (c *cluster) bindKafka(f *pflag.FlagSet) {
+	f.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers")
+	bindEnv(f, "kafka-brokers", "KAFKA_BROKERS")
+}
+
+func (c *cluster) bindAuth(f *pflag.FlagSet) {
+	f.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM file with the public key that signs API tokens")
+	f.StringVar(&c.jwksURL, "jwks-url", "", "JWKS URL of the identity provider that signs API tokens")
+	bindEnv(f, "jwt-public-key", "LIFEEVENTS_JWT_PUBLIC_KEY")
+	bindEnv(f, "jwks-url", "LIFEEVENTS_JWKS_URL")
+}
+
+func required(pairs ...string) error {
+	var errs []error
+	for i := 0; i < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			errs = append(errs, fmt.Errorf("%s is required", pairs[i]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *cluster) verifier(ctx context.Context) (httpapi.TokenVerifier, error) {
+	switch {
+	case c.jwtPublicKey != "" && c.jwksURL != "":
+		return nil, errors.New("set either --jwt-public-key or --jwks-url, not both")
+	case c.jwtPublicKey != "":
+		return auth.NewVerifierFromKey(c.jwtPublicKey)
+	case c.jwksURL != "":
+		return auth.NewVerifierFromJWKS(ctx, c.jwksURL)
+	}
+	return nil, errors.New("--jwt-public-key or --jwks-url is required to verify API tokens")
+}
+
+func (c *cluster) openPostgres(ctx context.Context, a *app) error {
+	pool, err := postgres.Open(ctx, c.databaseURL)
+	if err != nil {
+		return err
+	}
+	a.usePostgres(pool)
+	return nil
+}
+
+// runProcess starts a production process with start and waits for a signal.
+func runProcess(ctx context.Context, g *globals, name string, start func(*app) error) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	a := newApp(log)
+	if err := start(a); err != nil {
+		a.stop()
+		return err
+	}
+	log.Info("ready", "process", name)
+	err = a.wait(ctx)
+	a.stop()
+	return err
+}
+
+func newServe(g *globals) *cobra.Command {
+	var c cluster
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API and citizen portal (production)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			return runProcess(ctx, g, "serve", func(a *app) error {
+				v, err := c.verifier(ctx)
+				if err != nil {
+					return err
+				}
+				l, err := listen(addr)
+				if err != nil {
+					return err
+				}
+				if err := c.openPostgres(ctx, a); err != nil {
+					return err
+				}
+				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
+					return err
+				}
+				a.serveHTTP(l, v)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&addr, "http-addr", "127.0.0.1:8080", "listen address")
+	bindEnv(cmd.Flags(), "http-addr", "LIFEEVENTS_HTTP_ADDR")
+	c.bindDatabase(cmd.Flags())
+	c.bindTemporal(cmd.Flags())
+	c.bindAuth(cmd.Flags())
+	return cmd
+}
+
+func newWorker(g *globals) *cobra.Command {
+	var c cluster
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker of the journeys (production)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			return runProcess(ctx, g, "worker", func(a *app) error {
+				if err := c.openPostgres(ctx, a); err != nil {
+					return err
+				}
+				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
+					return err
+				}
+				return a.startWorker()
+			})
+		},
+	}
+	c.bindDatabase(cmd.Flags())
+	c.bindTemporal(cmd.Flags())
+	return cmd
+}
+
+func newIngest(g *globals) *cobra.Command {
+	var c cluster
+	cmd := &cobra.Command{
+		Use:   "ingest",
+		Short: "Run the Kafka consumer that starts a journey per life event (production)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required("--kafka-brokers", c.kafkaBrokers, "--temporal-address", c.temporalAddress); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			return runProcess(ctx, g, "ingest", func(a *app) error {
+				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
+					return err
+				}
+				brokers := splitList(c.kafkaBrokers)
+				a.watchKafka(brokers)
+				a.startIngest(ctx, brokers)
+				return nil
+			})
+		},
+	}
+	c.bindTemporal(cmd.Flags())
+	c.bindKafka(cmd.Flags())
+	return cmd
+}
+
+func newMigrate(g *globals) *cobra.Command {
+	var c cluster
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the Postgres schema",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := required("--database-url", c.databaseURL); err != nil {
+				return err
+			}
+			pool, err := postgres.Open(cmd.Context(), c.databaseURL)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			applied, err := postgres.Migrate(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Fprintln(g.stdout, "schema is up to date")
+			}
+			for _, v := range applied {
+				fmt.Fprintln(g.stdout, "applied", v)
+			}
+			return nil
+		},
+	}
+	c.bindDatabase(cmd.Flags())
+	return cmd
+}

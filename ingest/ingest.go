@@ -1,0 +1,177 @@
+// Package ingest turns life events on Kafka into journeys: it consumes the
+// life-events topic in a consumer group, validates each message, starts the
+// event's workflow and only then commits. Invalid messages go unchanged to
+// the dead-letter topic with the reason; infrastructure failures are retried
+// without committing, so nothing is lost and nothing is dead-lettered for a
+// fault that is not the message's.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lifeevents/lifeevents/events"
+)
+
+// Starter starts the journey of a valid event; starting one twice must be a
+// no-op that succeeds.
+type Starter interface {
+	StartLifeEvent(ctx context.Context, e events.Event) error
+}
+
+// Reader is the part of a kafka-go reader the consumer uses.
+type Reader interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+// Writer publishes dead letters.
+type Writer interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Consumer runs the ingest loop.
+type Consumer struct {
+	reader  Reader
+	dlq     Writer
+	starter Starter
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *Metrics
+	running atomic.Bool
+}
+
+// Metrics of the ingest loop.
+type Metrics struct {
+	Received prometheus.Counter
+	Accepted prometheus.Counter
+	Rejected *prometheus.CounterVec
+	Retries  prometheus.Counter
+	Start    prometheus.Histogram
+}
+
+// NewMetrics registers the ingest metrics.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Received: prometheus.NewCounter(prometheus.CounterOpts{Name: "lifeevents_ingest_received_total", Help: "Messages fetched from the life-events topic."}),
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "lifeevents_ingest_accepted_total", Help: "Valid events whose journey started (or had started)."}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lifeevents_ingest_rejected_total", Help: "Invalid events sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		Retries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "lifeevents_ingest_retries_total", Help: "Retries after an infrastructure failure."}),
+		Start:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lifeevents_ingest_start_seconds", Help: "Time from fetch to journey started.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+	}
+	reg.MustRegister(m.Received, m.Accepted, m.Rejected, m.Retries, m.Start)
+	return m
+}
+
+// NewConsumer wires the loop; nil metrics are created unregistered.
+func NewConsumer(r Reader, dlq Writer, s Starter, log *slog.Logger, m *Metrics) *Consumer {
+	if m == nil {
+		m = NewMetrics(prometheus.NewRegistry())
+	}
+	return &Consumer{reader: r, dlq: dlq, starter: s, log: log, now: time.Now, metrics: m}
+}
+
+// Running reports whether the loop is consuming.
+func (c *Consumer) Running() bool { return c.running.Load() }
+
+// Run consumes until ctx ends. It returns nil on a clean stop.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.running.Store(true)
+	defer c.running.Store(false)
+	for {
+		msg, err := c.reader.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("ingest: fetch: %w", err)
+		}
+		c.metrics.Received.Inc()
+		if err := c.handle(ctx, msg); err != nil {
+			if ctx.Err() != nil {
+				return nil // uncommitted: the next consumer gets it again
+			}
+			return err
+		}
+	}
+}
+
+// handle processes one message until it can be committed, retrying
+// infrastructure failures with backoff; it returns only when ctx ends.
+func (c *Consumer) handle(ctx context.Context, msg kafka.Message) error {
+	began := time.Now()
+	e, err := events.Decode(msg.Value, headerMap(msg.Headers), c.now())
+	if r, invalid := events.AsRejection(err); invalid {
+		if err := c.retry(ctx, "dead-letter", func() error { return c.deadLetter(ctx, msg, r) }); err != nil {
+			return err
+		}
+		c.metrics.Rejected.WithLabelValues(r.Code).Inc()
+		c.log.Warn("life event rejected", "reason", r.Code, "partition", msg.Partition, "offset", msg.Offset)
+	} else {
+		if err := c.retry(ctx, "start journey", func() error { return c.starter.StartLifeEvent(ctx, e) }); err != nil {
+			return err
+		}
+		c.metrics.Accepted.Inc()
+		c.metrics.Start.Observe(time.Since(began).Seconds())
+		c.log.Info("life event accepted", "event", e.ID, "type", e.Type, "partition", msg.Partition, "offset", msg.Offset)
+	}
+	return c.retry(ctx, "commit", func() error { return c.reader.CommitMessages(ctx, msg) })
+}
+
+func (c *Consumer) retry(ctx context.Context, what string, f func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.metrics.Retries.Inc()
+		c.log.Warn("ingest: retrying", "step", what, "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// DLQ header names.
+const (
+	HeaderError      = "error"
+	HeaderErrorStage = "error-stage"
+)
+
+func (c *Consumer) deadLetter(ctx context.Context, msg kafka.Message, r *events.Rejection) error {
+	headers := append([]kafka.Header{}, msg.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderError, Value: []byte(r.Code + ": " + r.Message)},
+		kafka.Header{Key: HeaderErrorStage, Value: []byte("validate")},
+	)
+	err := c.dlq.WriteMessages(ctx, kafka.Message{Key: msg.Key, Value: msg.Value, Headers: headers})
+	if err != nil {
+		return fmt.Errorf("ingest: write dead letter: %w", err)
+	}
+	return nil
+}
+
+func headerMap(hs []kafka.Header) map[string]string {
+	if len(hs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(hs))
+	for _, h := range hs {
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}

@@ -1,0 +1,48 @@
+package ingest
+
+import (
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lifeevents/lifeevents/events"
+)
+
+// Group is the consumer group every ingest process joins.
+const Group = "lifeevents-ingest"
+
+// NewReader returns a consumer-group reader on the life-events topic.
+// Offsets are committed explicitly, after the journey started.
+func NewReader(brokers []string) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        brokers,
+		GroupID:        Group,
+		Topic:          events.Topic,
+		MinBytes:       1,
+		MaxBytes:       4 << 20,
+		MaxWait:        250 * time.Millisecond,
+		StartOffset:    kafka.FirstOffset,
+		CommitInterval: 0, // synchronous commits
+		// kafka-go's default of 5 s heartbeats makes rebalances slow.
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+	})
+}
+
+// NewWriter returns a writer for one topic that acknowledges each write
+// once all replicas have it.
+func NewWriter(brokers []string, topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:                   kafka.TCP(brokers...),
+		Topic:                  topic,
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		AllowAutoTopicCreation: false,
+		// The default BatchTimeout of 1 s would delay every single write by a second.
+		BatchTimeout: time.Millisecond,
+		WriteTimeout: 10 * time.Second,
+		MaxAttempts:  3,
+	}
+}

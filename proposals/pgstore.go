@@ -1,0 +1,113 @@
+package proposals
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PGStore keeps proposals in Postgres.
+type PGStore struct {
+	db *pgxpool.Pool
+}
+
+// NewPGStore returns a store on the pool.
+func NewPGStore(db *pgxpool.Pool) *PGStore { return &PGStore{db: db} }
+
+// Create inserts the proposal unless one with its id exists, and reports
+// whether it was new.
+func (s *PGStore) Create(ctx context.Context, p Proposal) (bool, error) {
+	fields, err := json.Marshal(p.Fields)
+	if err != nil {
+		return false, fmt.Errorf("proposals: create %s: %w", p.ID, err)
+	}
+	tag, err := s.db.Exec(ctx, `INSERT INTO proposals
+		(id, life_event_id, citizen_id, service, status, recipient_id, recipient_name, purpose,
+		 basis_kind, basis_reference, fields, deadline)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+		ON CONFLICT (id) DO NOTHING`,
+		p.ID, p.LifeEventID, p.CitizenID, p.Service, p.Status, p.Recipient.ID, p.Recipient.Name, p.Purpose,
+		p.Basis.Kind, p.Basis.Reference, fields, p.Deadline)
+	if err != nil {
+		return false, fmt.Errorf("proposals: create %s: %w", p.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+const columns = `id, life_event_id, citizen_id, service, status, status_reason, recipient_id, recipient_name,
+	purpose, basis_kind, basis_reference, fields, deadline, created_at, updated_at`
+
+func scan(row pgx.Row) (Proposal, error) {
+	var p Proposal
+	var fields []byte
+	err := row.Scan(&p.ID, &p.LifeEventID, &p.CitizenID, &p.Service, &p.Status, &p.Reason, &p.Recipient.ID,
+		&p.Recipient.Name, &p.Purpose, &p.Basis.Kind, &p.Basis.Reference, &fields, &p.Deadline, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return p, err
+	}
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	if p.Deadline != nil {
+		d := p.Deadline.UTC()
+		p.Deadline = &d
+	}
+	if err := json.Unmarshal(fields, &p.Fields); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// ListForCitizen returns the citizen's proposals, newest first, optionally
+// only those with the status.
+func (s *PGStore) ListForCitizen(ctx context.Context, citizenID string, status Status) ([]Proposal, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+columns+` FROM proposals
+		WHERE citizen_id = $1 AND ($2 = '' OR status = $2)
+		ORDER BY created_at DESC, id`, citizenID, string(status))
+	if err != nil {
+		return nil, fmt.Errorf("proposals: list: %w", err)
+	}
+	defer rows.Close()
+	out := []Proposal{}
+	for rows.Next() {
+		p, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("proposals: list: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// GetForCitizen returns one of the citizen's proposals, or ErrNotFound if
+// it does not exist or belongs to someone else.
+func (s *PGStore) GetForCitizen(ctx context.Context, citizenID, id string) (Proposal, error) {
+	p, err := scan(s.db.QueryRow(ctx, `SELECT `+columns+` FROM proposals WHERE id = $1 AND citizen_id = $2`, id, citizenID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Proposal{}, ErrNotFound
+	}
+	if err != nil {
+		return Proposal{}, fmt.Errorf("proposals: get %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// ListForLifeEvent returns the proposals one life event produced.
+func (s *PGStore) ListForLifeEvent(ctx context.Context, lifeEventID string) ([]Proposal, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+columns+` FROM proposals WHERE life_event_id = $1 ORDER BY created_at, id`, lifeEventID)
+	if err != nil {
+		return nil, fmt.Errorf("proposals: list for event: %w", err)
+	}
+	defer rows.Close()
+	out := []Proposal{}
+	for rows.Next() {
+		p, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("proposals: list for event: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

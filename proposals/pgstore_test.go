@@ -1,0 +1,59 @@
+package proposals_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lifeevents/lifeevents/internal/pgtest"
+	"github.com/lifeevents/lifeevents/proposals"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func sample(event, citizen string) proposals.Proposal {
+	d := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	return proposals.Proposal{
+		ID: proposals.ID(event, "waste-bins", citizen), LifeEventID: event, CitizenID: citizen,
+		Service: "waste-bins", Status: proposals.StatusPending,
+		Recipient: proposals.Recipient{ID: "waste-03353022", Name: "Abfallwirtschaft Winsen"},
+		Purpose:   "order waste bins", Basis: proposals.Basis{Kind: "consent", Reference: "proactive-offers"},
+		Fields:    []proposals.Field{{Name: "address", Category: "address", Value: "Am Markt 12"}},
+		Deadline:  &d,
+	}
+}
+
+func TestCreateIsIdempotentAndScopedToCitizen(t *testing.T) {
+	ctx := context.Background()
+	s := proposals.NewPGStore(pgtest.New(t))
+	p := sample("ev-1", "c-1001")
+	if created, err := s.Create(ctx, p); err != nil || !created {
+		t.Fatalf("first create: %v %v", created, err)
+	}
+	if created, err := s.Create(ctx, p); err != nil || created {
+		t.Fatalf("second create: created=%v err=%v", created, err)
+	}
+	if _, err := s.Create(ctx, sample("ev-2", "c-2002")); err != nil {
+		t.Fatal(err)
+	}
+
+	mine, err := s.ListForCitizen(ctx, "c-1001", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 1 || mine[0].ID != p.ID || mine[0].Fields[0].Value != "Am Markt 12" || !mine[0].Deadline.Equal(*p.Deadline) {
+		t.Fatalf("list = %+v", mine)
+	}
+	if none, _ := s.ListForCitizen(ctx, "c-1001", proposals.StatusGranted); len(none) != 0 {
+		t.Fatalf("status filter returned %d", len(none))
+	}
+	if _, err := s.GetForCitizen(ctx, "c-2002", p.ID); !errors.Is(err, proposals.ErrNotFound) {
+		t.Fatalf("another citizen's proposal: err = %v", err)
+	}
+	got, err := s.GetForCitizen(ctx, "c-1001", p.ID)
+	if err != nil || got.Recipient.Name != "Abfallwirtschaft Winsen" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+}
