@@ -20,8 +20,8 @@ func sample(event, citizen string) proposals.Proposal {
 		Service: "waste-bins", Status: proposals.StatusPending,
 		Recipient: proposals.Recipient{ID: "waste-03353022", Name: "Abfallwirtschaft Winsen"},
 		Purpose:   "order waste bins", Basis: proposals.Basis{Kind: "consent", Reference: "proactive-offers"},
-		Fields:    []proposals.Field{{Name: "address", Category: "address", Value: "Am Markt 12"}},
-		Deadline:  &d,
+		Fields:   []proposals.Field{{Name: "address", Category: "address", Value: "Am Markt 12"}},
+		Deadline: &d,
 	}
 }
 
