@@ -152,8 +152,8 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 	if err := a.startWorker(); err != nil {
 		return err
 	}
-	a.serveHTTP(l, verifier)
 	a.startIngest(ctx, brokers)
+	a.serveHTTP(l, verifier)
 
 	api := "http://" + l.Addr().String()
 	fmt.Fprintf(g.stdout, `
@@ -172,6 +172,7 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 
 	err = a.wait(ctx)
 	a.stop()
+	a.log.Info("stopped")
 	return err
 }
 
