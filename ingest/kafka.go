@@ -14,10 +14,19 @@ const Group = "lifeevents-ingest"
 // NewReader returns a consumer-group reader on the life-events topic.
 // Offsets are committed explicitly, after the journey started.
 func NewReader(brokers []string) *kafka.Reader {
+	return newGroupReader(brokers, Group, events.Topic)
+}
+
+// NewDLQReader reads the dead-letter topic in the index group.
+func NewDLQReader(brokers []string) *kafka.Reader {
+	return newGroupReader(brokers, IndexGroup, events.TopicDLQ)
+}
+
+func newGroupReader(brokers []string, group, topic string) *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        brokers,
-		GroupID:        Group,
-		Topic:          events.Topic,
+		GroupID:        group,
+		Topic:          topic,
 		MinBytes:       1,
 		MaxBytes:       4 << 20,
 		MaxWait:        250 * time.Millisecond,
@@ -31,8 +40,8 @@ func NewReader(brokers []string) *kafka.Reader {
 	})
 }
 
-// NewWriter returns a writer for one topic that acknowledges each write
-// once all replicas have it.
+// NewWriter returns a writer that acknowledges each write once all
+// replicas have it. With an empty topic, each message names its own.
 func NewWriter(brokers []string, topic string) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:                   kafka.TCP(brokers...),

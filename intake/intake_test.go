@@ -1,0 +1,173 @@
+package intake_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/ingest"
+	"github.com/lifeevents/lifeevents/intake"
+	"github.com/lifeevents/lifeevents/internal/devkafka"
+	"github.com/lifeevents/lifeevents/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func moveData(citizen string) json.RawMessage {
+	today := time.Now().UTC().Format("2006-01-02")
+	return json.RawMessage(fmt.Sprintf(`{"citizenId":%q,"householdId":"h-1","movedOn":%q,
+		"from":{"municipality":"03353005","street":"Lindenweg","houseNumber":"4","postalCode":"21244","city":"Buchholz"},
+		"to":{"municipality":"03353022","street":"Am Markt","houseNumber":"12","postalCode":"21423","city":"Winsen (Luhe)"},
+		"household":[{"citizenId":%q,"role":"adult"}]}`, citizen, today, citizen))
+}
+
+func application(ref, citizen string) intake.Application {
+	return intake.Application{Type: events.TypeMove, Source: "urn:lifeevents:registry:03353022", Reference: ref, Data: moveData(citizen)}
+}
+
+func newStore(t *testing.T) (*intake.Store, *intake.Relay, func(w intake.Writer) *intake.Relay) {
+	t.Helper()
+	db := pgtest.New(t)
+	pub := events.NewPublisher(nil, []byte("0123456789abcdef"))
+	mk := func(w intake.Writer) *intake.Relay { return intake.NewRelay(db, w, slog.New(slog.DiscardHandler)) }
+	return intake.NewStore(db, pub), mk(nil), mk
+}
+
+func TestSubmitValidatesAndIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	store, relay, _ := newStore(t)
+	first, err := store.Submit(ctx, application("REG-1", "c-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := store.Submit(ctx, application("REG-1", "c-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.EventID != first.EventID || !again.Duplicate || first.Duplicate {
+		t.Fatalf("first %+v, again %+v", first, again)
+	}
+	bad := application("REG-2", "c-2")
+	bad.Data = json.RawMessage(`{"citizenId":"c-2"}`)
+	_, err = store.Submit(ctx, bad)
+	if r, ok := events.AsRejection(err); !ok || r.Code != events.ReasonMissingField {
+		t.Fatalf("invalid application: %v", err)
+	}
+	noRef := application("", "c-3")
+	if _, err := store.Submit(ctx, noRef); err == nil {
+		t.Fatal("application without reference accepted")
+	}
+	if n, _ := relay.Backlog(ctx); n != 1 {
+		t.Fatalf("outbox holds %d rows, want 1", n)
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestOutboxSurvivesBrokerOutage posts 100 applications while the broker is
+// down, starts it, and expects each event on the topic exactly once.
+func TestOutboxSurvivesBrokerOutage(t *testing.T) {
+	ctx := context.Background()
+	store, _, mkRelay := newStore(t)
+	port := freePort(t)
+	dir := filepath.Join(t.TempDir(), "kafka")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	w := ingest.NewWriter([]string{addr}, "")
+	w.WriteTimeout, w.MaxAttempts = time.Second, 1
+	defer w.Close()
+	relay := mkRelay(w)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(rctx) }()
+
+	ids := map[string]bool{}
+	for i := range 100 {
+		r, err := store.Submit(ctx, application(fmt.Sprintf("REG-%03d", i), fmt.Sprintf("c-%d", i)))
+		if err != nil {
+			t.Fatalf("application %d refused while the broker is down: %v", i, err)
+		}
+		ids[r.EventID] = true
+	}
+	time.Sleep(500 * time.Millisecond) // the relay tries and fails meanwhile
+	if n, _ := relay.Backlog(ctx); n != 100 {
+		t.Fatalf("backlog %d while the broker is down, want 100", n)
+	}
+
+	b, err := devkafka.Start(devkafka.Options{Port: port, DataDir: dir, Topics: []string{events.Topic, events.TopicDLQ}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, _ := relay.Backlog(ctx)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog still %d after the broker came back", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	seen := map[string]int{}
+	for p := range 4 {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: events.Topic, Partition: p, MaxWait: 50 * time.Millisecond})
+		end, err := lastOffset(addr, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := int64(0); off < end; off++ {
+			rctx, c := context.WithTimeout(ctx, 10*time.Second)
+			m, err := r.ReadMessage(rctx)
+			c()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := events.Decode(m.Value, nil, time.Now())
+			if err != nil {
+				t.Fatalf("relayed an invalid event: %v", err)
+			}
+			seen[e.ID]++
+		}
+		r.Close()
+	}
+	if len(seen) != 100 {
+		t.Fatalf("%d distinct events on the topic, want 100", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 || !ids[id] {
+			t.Fatalf("event %s published %d times (known: %v)", id, n, ids[id])
+		}
+	}
+}
+
+func lastOffset(addr string, partition int) (int64, error) {
+	conn, err := kafka.DialLeader(context.Background(), "tcp", addr, events.Topic, partition)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	return conn.ReadLastOffset()
+}
