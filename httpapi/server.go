@@ -48,9 +48,12 @@ type Deps struct {
 	Verifier  TokenVerifier
 	Proposals ProposalReader
 	Events    EventStatuses
-	Checks    []Check
-	Metrics   *prometheus.Registry
-	Log       *slog.Logger
+	// Intake and DeadLetters are optional: without them their routes answer 404.
+	Intake      Intake
+	DeadLetters DeadLetterIndex
+	Checks      []Check
+	Metrics     *prometheus.Registry
+	Log         *slog.Logger
 }
 
 // Server is the HTTP handler of the whole API.
@@ -77,6 +80,13 @@ func New(d Deps) *Server {
 	s.handle("GET /api/v1/me/proposals", s.require(citizen, s.listMyProposals))
 	s.handle("GET /api/v1/me/proposals/{id}", s.require(citizen, s.getMyProposal))
 	s.handle("GET /api/v1/ops/events/{id}", s.require(operator, s.getEvent))
+	if d.Intake != nil {
+		s.handle("POST /api/v1/applications", s.require(registry, s.postApplication))
+	}
+	if d.DeadLetters != nil {
+		s.handle("GET /api/v1/ops/dlq", s.require(operator, s.listDeadLetters))
+		s.handle("POST /api/v1/ops/dlq/{id}/replay", s.require(operator, s.replayDeadLetter))
+	}
 	// Unknown API paths still need a valid token: an anonymous caller learns
 	// nothing about which routes exist.
 	s.handle("/api/", s.require(anyRole, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {

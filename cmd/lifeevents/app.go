@@ -23,6 +23,7 @@ import (
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/httpapi"
 	"github.com/lifeevents/lifeevents/ingest"
+	"github.com/lifeevents/lifeevents/intake"
 	"github.com/lifeevents/lifeevents/proposals"
 	"github.com/lifeevents/lifeevents/workflows"
 )
@@ -153,22 +154,52 @@ func (a *app) startWorker() error {
 	return nil
 }
 
-// startIngest runs the Kafka consumer that starts journeys.
+// startIngest runs the Kafka consumer that starts journeys, the outbox
+// relay that publishes applications, and the dead-letter index.
 func (a *app) startIngest(ctx context.Context, brokers []string) {
+	log := a.log.With("component", "ingest")
 	reader := ingest.NewReader(brokers)
 	dlq := ingest.NewWriter(brokers, events.TopicDLQ)
-	c := ingest.NewConsumer(reader, dlq, workflows.Starter{Client: a.tc}, a.log.With("component", "ingest"), ingest.NewMetrics(a.reg))
+	out := ingest.NewWriter(brokers, "")
+	dlqReader := ingest.NewDLQReader(brokers)
+	c := ingest.NewConsumer(reader, dlq, workflows.Starter{Client: a.tc}, log, ingest.NewMetrics(a.reg))
+	relay := intake.NewRelay(a.pool, out, a.log.With("component", "outbox"))
+	index := ingest.NewDeadLetters(a.pool, log)
+	a.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lifeevents_ingest_consumer_lag", Help: "Messages on life-events not yet consumed by this process."},
+			func() float64 { return float64(reader.Stats().Lag) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lifeevents_outbox_backlog", Help: "Applications stored but not yet published to Kafka."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				n, err := relay.Backlog(ctx)
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			}),
+	)
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	a.goRun("ingest", func() error {
-		defer close(done)
-		return c.Run(cctx)
-	})
+	done := make(chan struct{}, 3)
+	for name, run := range map[string]func() error{
+		"ingest":       func() error { return c.Run(cctx) },
+		"outbox relay": func() error { return relay.Run(cctx) },
+		"dlq index":    func() error { return index.Index(cctx, dlqReader) },
+	} {
+		a.goRun(name, func() error {
+			defer func() { done <- struct{}{} }()
+			return run()
+		})
+	}
 	a.onStop(func() {
 		cancel()
-		<-done
+		for range 3 {
+			<-done
+		}
 		_ = reader.Close()
+		_ = dlqReader.Close()
 		_ = dlq.Close()
+		_ = out.Close()
 	})
 	a.checks = append(a.checks, httpapi.Check{Name: "consumer", Check: func(context.Context) error {
 		if !c.Running() {
@@ -178,15 +209,18 @@ func (a *app) startIngest(ctx context.Context, brokers []string) {
 	}})
 }
 
-// serveHTTP serves the API on an already bound listener.
-func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier) {
+// serveHTTP serves the API on an already bound listener. keySecret hashes
+// citizen ids into the Kafka keys of posted applications.
+func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecret []byte) {
 	h := httpapi.New(httpapi.Deps{
-		Verifier:  verifier,
-		Proposals: proposals.NewPGStore(a.pool),
-		Events:    events.NewPGStatusLog(a.pool),
-		Checks:    a.checks,
-		Metrics:   a.reg,
-		Log:       a.log.With("component", "http"),
+		Verifier:    verifier,
+		Proposals:   proposals.NewPGStore(a.pool),
+		Events:      events.NewPGStatusLog(a.pool),
+		Intake:      intake.NewStore(a.pool, events.NewPublisher(nil, keySecret)),
+		DeadLetters: ingest.NewDeadLetters(a.pool, a.log.With("component", "dlq")),
+		Checks:      a.checks,
+		Metrics:     a.reg,
+		Log:         a.log.With("component", "http"),
 	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	a.goRun("http", func() error {

@@ -145,7 +145,8 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := loadOrCreateSecret(filepath.Join(dir, kafkaKeyFile)); err != nil {
+	keySecret, err := loadOrCreateSecret(filepath.Join(dir, kafkaKeyFile))
+	if err != nil {
 		return err
 	}
 
@@ -153,7 +154,7 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 		return err
 	}
 	a.startIngest(ctx, brokers)
-	a.serveHTTP(l, verifier)
+	a.serveHTTP(l, verifier, keySecret)
 
 	api := "http://" + l.Addr().String()
 	fmt.Fprintf(g.stdout, `

@@ -21,6 +21,7 @@ type cluster struct {
 	kafkaBrokers      string
 	jwtPublicKey      string
 	jwksURL           string
+	keySecret         string
 }
 
 func (c *cluster) bindDatabase(f *pflag.FlagSet) {
@@ -38,6 +39,11 @@ func (c *cluster) bindTemporal(f *pflag.FlagSet) {
 func (c *cluster) bindKafka(f *pflag.FlagSet) {
 	f.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers")
 	bindEnv(f, "kafka-brokers", "KAFKA_BROKERS")
+}
+
+func (c *cluster) bindKeySecret(f *pflag.FlagSet) {
+	f.StringVar(&c.keySecret, "key-secret", "", "hex secret (32+ digits) for hashing citizen ids into Kafka keys")
+	bindEnv(f, "key-secret", "LIFEEVENTS_KEY_SECRET")
 }
 
 func (c *cluster) bindAuth(f *pflag.FlagSet) {
@@ -103,7 +109,11 @@ func newServe(g *globals) *cobra.Command {
 		Short: "Run the HTTP API and citizen portal (production)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress); err != nil {
+			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress, "--key-secret", c.keySecret); err != nil {
+				return err
+			}
+			secret, err := decodeSecret(c.keySecret)
+			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -122,7 +132,7 @@ func newServe(g *globals) *cobra.Command {
 				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
 					return err
 				}
-				a.serveHTTP(l, v)
+				a.serveHTTP(l, v, secret)
 				return nil
 			})
 		},
@@ -132,6 +142,7 @@ func newServe(g *globals) *cobra.Command {
 	c.bindDatabase(cmd.Flags())
 	c.bindTemporal(cmd.Flags())
 	c.bindAuth(cmd.Flags())
+	c.bindKeySecret(cmd.Flags())
 	return cmd
 }
 
@@ -166,14 +177,17 @@ func newIngest(g *globals) *cobra.Command {
 	var c cluster
 	cmd := &cobra.Command{
 		Use:   "ingest",
-		Short: "Run the Kafka consumer that starts a journey per life event (production)",
+		Short: "Run the Kafka consumer, the outbox relay and the dead-letter index (production)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := required("--kafka-brokers", c.kafkaBrokers, "--temporal-address", c.temporalAddress); err != nil {
+			if err := required("--kafka-brokers", c.kafkaBrokers, "--temporal-address", c.temporalAddress, "--database-url", c.databaseURL); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
 			return runProcess(ctx, g, "ingest", func(a *app) error {
+				if err := c.openPostgres(ctx, a); err != nil {
+					return err
+				}
 				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
 					return err
 				}
@@ -184,6 +198,7 @@ func newIngest(g *globals) *cobra.Command {
 			})
 		},
 	}
+	c.bindDatabase(cmd.Flags())
 	c.bindTemporal(cmd.Flags())
 	c.bindKafka(cmd.Flags())
 	return cmd

@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/lifeevents/lifeevents/auth"
+	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/ingest"
+	"github.com/lifeevents/lifeevents/intake"
+)
+
+// Intake records initial applications.
+type Intake interface {
+	Submit(ctx context.Context, a intake.Application) (intake.Receipt, error)
+}
+
+// DeadLetterIndex lists and replays dead letters.
+type DeadLetterIndex interface {
+	List(ctx context.Context, limit int) ([]ingest.DeadLetter, error)
+	Replay(ctx context.Context, id string) error
+}
+
+func registry(p auth.Principal) bool { return p.Has(auth.RoleRegistry) }
+
+func (s *Server) postApplication(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, events.MaxSize+4096))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, events.ReasonTooLarge, "the application is larger than 256 KiB")
+		return
+	}
+	var a intake.Application
+	if err := json.Unmarshal(body, &a); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not a JSON application")
+		return
+	}
+	receipt, err := s.deps.Intake.Submit(r.Context(), a)
+	if rej, ok := events.AsRejection(err); ok {
+		writeError(w, http.StatusUnprocessableEntity, rej.Code, rej.Message)
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, receipt)
+}
+
+func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "invalid_limit", "limit must be 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	items, err := s.deps.DeadLetters.List(r.Context(), limit)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list[ingest.DeadLetter]{Items: items})
+}
+
+func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	id := r.PathValue("id")
+	err := s.deps.DeadLetters.Replay(r.Context(), id)
+	if errors.Is(err, ingest.ErrNoDeadLetter) {
+		writeError(w, http.StatusNotFound, "not_found", "no such dead letter")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "queued"})
+}
