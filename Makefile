@@ -26,8 +26,10 @@ test: ## run every test (unit, integration, end-to-end) and a short fuzz run
 fuzz: ## fuzz the event decoder for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events
 
-bench: ## run the benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench 'Ingest|RawStartWorkflow|RawConsume' -benchtime 2000x -timeout 30m ./internal/benchmarks
+	$(GO) test -run '^$$' -bench 'DeadLetter' -benchtime 10000x -timeout 30m ./internal/benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./events
 
 lint: ## go vet, gofmt
 	$(GO) vet $(PKGS)

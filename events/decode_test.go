@@ -190,3 +190,13 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDecode(b *testing.B) {
+	raw := readExample(b, "move.json")
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := events.Decode(raw, nil, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -80,7 +80,7 @@ func produce(t *testing.T, addr string, values ...[]byte) {
 func runConsumer(t *testing.T, addr string, s ingest.Starter) (stop func()) {
 	t.Helper()
 	r := ingest.NewReader([]string{addr})
-	dlq := ingest.NewWriter([]string{addr}, events.TopicDLQ)
+	dlq := ingest.NewDLQWriter([]string{addr})
 	c := ingest.NewConsumer(r, dlq, s, slog.New(slog.DiscardHandler), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

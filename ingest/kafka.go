@@ -55,3 +55,12 @@ func NewWriter(brokers []string, topic string) *kafka.Writer {
 		MaxAttempts:  3,
 	}
 }
+
+// NewDLQWriter returns the writer of dead letters. The consumer writes them
+// one at a time and waits for each, so a batch of one is flushed at once
+// instead of waiting out BatchTimeout.
+func NewDLQWriter(brokers []string) *kafka.Writer {
+	w := NewWriter(brokers, events.TopicDLQ)
+	w.BatchSize = 1
+	return w
+}

@@ -159,7 +159,7 @@ func (a *app) startWorker() error {
 func (a *app) startIngest(ctx context.Context, brokers []string) {
 	log := a.log.With("component", "ingest")
 	reader := ingest.NewReader(brokers)
-	dlq := ingest.NewWriter(brokers, events.TopicDLQ)
+	dlq := ingest.NewDLQWriter(brokers)
 	out := ingest.NewWriter(brokers, "")
 	dlqReader := ingest.NewDLQReader(brokers)
 	c := ingest.NewConsumer(reader, dlq, workflows.Starter{Client: a.tc}, log, ingest.NewMetrics(a.reg))
