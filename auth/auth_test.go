@@ -1,10 +1,19 @@
 package auth_test
 
 import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/lifeevents/lifeevents/auth"
 )
@@ -67,5 +76,54 @@ func TestAgencies(t *testing.T) {
 		if auth.ValidRole(r) != want {
 			t.Errorf("ValidRole(%q) != %v", r, want)
 		}
+	}
+}
+
+func TestJWKS(t *testing.T) {
+	signer, err := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "k.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := jwk.Import(signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := jwk.NewSet()
+	_ = set.AddKey(key)
+	body, _ := json.Marshal(set)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	v, err := auth.NewVerifierFromJWKS(context.Background(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := signer.Sign("op-1", []string{auth.RoleOperator}, time.Hour)
+	p, err := v.Verify(tok)
+	if err != nil || p.Subject != "op-1" || !p.Has(auth.RoleOperator) {
+		t.Fatalf("token from the JWKS key: %+v %v", p, err)
+	}
+	other, _ := auth.LoadOrCreateSigner(filepath.Join(t.TempDir(), "o.pem"))
+	forged, _ := other.Sign("op-1", []string{auth.RoleOperator}, time.Hour)
+	if _, err := v.Verify(forged); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Fatalf("token from a key not in the JWKS: %v", err)
+	}
+}
+
+func TestPublicKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	signer, _ := auth.LoadOrCreateSigner(filepath.Join(dir, "k.pem"))
+	der, _ := x509.MarshalPKIXPublicKey(signer.PublicKey())
+	pub := filepath.Join(dir, "pub.pem")
+	_ = os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	v, err := auth.NewVerifierFromKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := signer.Sign("c-1", []string{auth.RoleCitizen}, time.Hour)
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -42,11 +42,20 @@ func (l *PGStatusLog) Record(ctx context.Context, s Status) error {
 	return nil
 }
 
-// Get returns the status of one event.
+// Get returns the status of one event. An application posted through the
+// API that no journey has picked up yet shows as "accepted" (stored, not yet
+// on Kafka) or "published".
 func (l *PGStatusLog) Get(ctx context.Context, id string) (Status, error) {
 	var s Status
 	err := l.db.QueryRow(ctx, `SELECT id, type, source, workflow_id, status, received_at, updated_at
-		FROM life_events WHERE id = $1`, id).Scan(&s.ID, &s.Type, &s.Source, &s.WorkflowID, &s.Status, &s.ReceivedAt, &s.UpdatedAt)
+		FROM life_events WHERE id = $1
+		UNION ALL
+		SELECT a.event_id, a.type, a.source, '',
+		       CASE WHEN o.published_at IS NULL THEN 'accepted' ELSE 'published' END,
+		       a.received_at, coalesce(o.published_at, a.received_at)
+		FROM applications a LEFT JOIN outbox o ON o.event_id = a.event_id
+		WHERE a.event_id = $1 AND NOT EXISTS (SELECT 1 FROM life_events WHERE id = $1)
+		LIMIT 1`, id).Scan(&s.ID, &s.Type, &s.Source, &s.WorkflowID, &s.Status, &s.ReceivedAt, &s.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Status{}, ErrUnknownEvent
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +160,42 @@ func TestGoodEventsStartInOrderBadOnesAreDeadLettered(t *testing.T) {
 	stop()
 	if got := rec2.ids(); got[0] != "e4" {
 		t.Fatalf("after restart started %v", got)
+	}
+}
+
+type failingWriter struct{ attempts atomic.Int64 }
+
+func (w *failingWriter) WriteMessages(context.Context, ...kafka.Message) error {
+	w.attempts.Add(1)
+	return errors.New("broker unreachable")
+}
+
+// TestNoCommitWithoutDeadLetter: while the dead-letter write fails, the bad
+// message is not committed and the events behind it wait; a consumer with
+// a working dead-letter topic then handles both.
+func TestNoCommitWithoutDeadLetter(t *testing.T) {
+	b := startBroker(t)
+	produce(t, b.Addr(), []byte("garbage"), moveEvent(t, "after-garbage"))
+
+	r := ingest.NewReader([]string{b.Addr()})
+	fw := &failingWriter{}
+	rec := &recorder{}
+	c := ingest.NewConsumer(r, fw, rec, slog.New(slog.DiscardHandler), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, "dead-letter attempts", func() bool { return fw.attempts.Load() >= 2 })
+	cancel()
+	<-done
+	r.Close()
+	if got := rec.ids(); len(got) != 0 {
+		t.Fatalf("events behind an unhandled message were started: %v", got)
+	}
+
+	stop := runConsumer(t, b.Addr(), rec)
+	waitFor(t, "the event behind the bad message", func() bool { return len(rec.ids()) == 1 })
+	stop()
+	if dl := readDLQ(t, b.Addr(), 1); string(dl[0].Value) != "garbage" {
+		t.Fatalf("dead letter %q", dl[0].Value)
 	}
 }
