@@ -1,0 +1,348 @@
+package policies
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+)
+
+//go:embed lib services sharing
+var defaultFS embed.FS
+
+// SharingQuery is the decision every data transfer asks for.
+const SharingQuery = "data.lifeevents.sharing.decision"
+
+// DefaultBundle is the bundle built into the binary.
+func DefaultBundle() (*bundle.Bundle, error) {
+	l, err := bundle.NewFSLoader(defaultFS)
+	if err != nil {
+		return nil, fmt.Errorf("policies: default bundle: %w", err)
+	}
+	return read(l)
+}
+
+// DirBundle reads a bundle from a directory as policy teams keep it.
+func DirBundle(dir string) (*bundle.Bundle, error) {
+	return read(bundle.NewDirectoryLoader(dir).WithFilter(onlyPolicyFiles))
+}
+
+// FSBundle reads a bundle from a file system (tests, fixtures).
+func FSBundle(fsys fs.FS) (*bundle.Bundle, error) {
+	l, err := bundle.NewFSLoader(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	return read(l)
+}
+
+// TarballBundle reads a gzipped bundle as `opa build` writes it.
+func TarballBundle(r io.Reader) (*bundle.Bundle, error) {
+	return read(bundle.NewTarballLoaderWithBaseURL(r, ""))
+}
+
+// onlyPolicyFiles keeps Rego, data files and the manifest; a policies
+// folder in a Go repository also holds Go files.
+func onlyPolicyFiles(abspath string, info fs.FileInfo, _ int) bool {
+	if info.IsDir() {
+		return false
+	}
+	name := info.Name()
+	keep := strings.HasSuffix(name, ".rego") || name == "data.json" || name == "data.yaml" || name == ".manifest"
+	return !keep
+}
+
+func read(l bundle.DirectoryLoader) (*bundle.Bundle, error) {
+	b, err := bundle.NewCustomReader(l).WithRegoVersion(ast.RegoV1).Read()
+	if err != nil {
+		return nil, fmt.Errorf("policies: read bundle: %w", err)
+	}
+	return &b, nil
+}
+
+// Decision is the answer of one policy query.
+type Decision struct {
+	Allow   bool           `json:"allow"`
+	Reasons []string       `json:"reasons"`
+	Fields  []string       `json:"fields"`
+	Values  map[string]any `json:"values,omitempty"`
+	// Revision of the bundle that decided, and a hash of the input, for the
+	// audit record.
+	Revision  string `json:"revision"`
+	InputHash string `json:"inputHash"`
+}
+
+// TestReport summarises a run of the bundle's Rego tests.
+type TestReport struct {
+	Passed   int      `json:"passed"`
+	Failed   int      `json:"failed"`
+	Failures []string `json:"failures,omitempty"`
+}
+
+// ErrRejected wraps every reason a bundle is refused: it does not compile,
+// a test fails or none runs, or the catalog is invalid.
+var ErrRejected = errors.New("bundle rejected")
+
+// compiled is one loaded revision, shared read-only by all evaluations.
+type compiled struct {
+	revision    string
+	catalog     Catalog
+	eligibility map[string]rego.PreparedEvalQuery
+	sharing     rego.PreparedEvalQuery
+}
+
+// Check compiles the bundle, runs its Rego tests and validates its catalog,
+// and returns the prepared revision. Nothing is served from it yet.
+func Check(ctx context.Context, b *bundle.Bundle) (*compiled, TestReport, error) {
+	modules := map[string]*ast.Module{}
+	for _, m := range b.Modules {
+		modules[m.Path] = m.Parsed
+	}
+	compiler := ast.NewCompiler().WithStrict(true)
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, TestReport{}, fmt.Errorf("%w: %v", ErrRejected, compiler.Errors)
+	}
+	report, err := RunTests(ctx, b)
+	if err != nil {
+		return nil, report, err
+	}
+	catalog, err := ParseCatalog(b.Data)
+	if err != nil {
+		return nil, report, fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	store := inmem.NewFromObjectWithOpts(b.Data, inmem.OptRoundTripOnWrite(false))
+	c := &compiled{revision: revisionOf(b), catalog: catalog, eligibility: map[string]rego.PreparedEvalQuery{}}
+	prepare := func(query string) (rego.PreparedEvalQuery, error) {
+		return rego.New(rego.Query(query), rego.Compiler(compiler), rego.Store(store)).PrepareForEval(ctx)
+	}
+	var errs []error
+	for id, s := range catalog {
+		pkg := ast.MustParseRef("data." + s.Policy)
+		if len(compiler.GetRulesForVirtualDocument(pkg.Append(ast.StringTerm("decision")))) == 0 {
+			errs = append(errs, fmt.Errorf("service %s: policy %s defines no decision", id, s.Policy))
+			continue
+		}
+		pq, err := prepare("data." + s.Policy + ".decision")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %v", id, err))
+			continue
+		}
+		c.eligibility[id] = pq
+	}
+	if c.sharing, err = prepare(SharingQuery); err != nil {
+		errs = append(errs, fmt.Errorf("sharing policy: %v", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, report, fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	return c, report, nil
+}
+
+// RunTests runs the bundle's Rego tests with its data. No test at all is
+// a failure too: an untested bundle is not accepted.
+func RunTests(ctx context.Context, b *bundle.Bundle) (TestReport, error) {
+	modules := map[string]*ast.Module{}
+	for _, m := range b.Modules {
+		modules[m.Path] = m.Parsed
+	}
+	ch, err := tester.NewRunner().
+		SetStore(inmem.NewFromObjectWithOpts(b.Data, inmem.OptRoundTripOnWrite(false))).
+		Run(ctx, modules)
+	if err != nil {
+		return TestReport{}, fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	var r TestReport
+	for res := range ch {
+		if res.Fail || res.Error != nil {
+			r.Failed++
+			msg := res.Package + "." + res.Name
+			if res.Error != nil {
+				msg += ": " + res.Error.Error()
+			}
+			r.Failures = append(r.Failures, msg)
+		} else if !res.Skip {
+			r.Passed++
+		}
+	}
+	sort.Strings(r.Failures)
+	switch {
+	case r.Failed > 0:
+		return r, fmt.Errorf("%w: %d of %d Rego tests failed: %s", ErrRejected, r.Failed, r.Failed+r.Passed, strings.Join(r.Failures, "; "))
+	case r.Passed == 0:
+		return r, fmt.Errorf("%w: the bundle has no Rego tests", ErrRejected)
+	}
+	return r, nil
+}
+
+// revisionOf is the manifest's revision, or else a hash of the content.
+func revisionOf(b *bundle.Bundle) string {
+	if b.Manifest.Revision != "" {
+		return b.Manifest.Revision
+	}
+	h := sha256.New()
+	paths := make([]string, 0, len(b.Modules))
+	byPath := map[string][]byte{}
+	for _, m := range b.Modules {
+		paths = append(paths, m.Path)
+		byPath[m.Path] = m.Raw
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		h.Write([]byte(p))
+		h.Write(byPath[p])
+	}
+	data, _ := json.Marshal(b.Data)
+	h.Write(data)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Engine serves decisions from the active revision and swaps revisions
+// atomically: an evaluation sees one whole revision, never a mix.
+type Engine struct {
+	cur atomic.Pointer[compiled]
+}
+
+// NewEngine loads b as the first revision.
+func NewEngine(ctx context.Context, b *bundle.Bundle) (*Engine, error) {
+	e := &Engine{}
+	if _, err := e.Load(ctx, b); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Load checks b and, only if it passes, makes it the active revision.
+// On any failure the running revision keeps serving.
+func (e *Engine) Load(ctx context.Context, b *bundle.Bundle) (TestReport, error) {
+	c, report, err := Check(ctx, b)
+	if err != nil {
+		return report, err
+	}
+	e.cur.Store(c)
+	return report, nil
+}
+
+// Revision of the active bundle.
+func (e *Engine) Revision() string { return e.cur.Load().revision }
+
+// Catalog of the active bundle.
+func (e *Engine) Catalog() Catalog { return e.cur.Load().catalog }
+
+// ErrUnknownService is returned for a service the active catalog lacks.
+var ErrUnknownService = errors.New("unknown service")
+
+// Eligibility decides whether the service applies to the subject described
+// by input (see the policies' README for its shape).
+func (e *Engine) Eligibility(ctx context.Context, service string, input map[string]any) (Decision, error) {
+	c := e.cur.Load()
+	pq, ok := c.eligibility[service]
+	if !ok {
+		return Decision{}, fmt.Errorf("policies: %w: %s", ErrUnknownService, service)
+	}
+	d, err := eval(ctx, c, pq, input)
+	if err == nil && d.Allow && d.Fields == nil {
+		d.Fields = c.catalog[service].FieldNames(false)
+	}
+	return d, err
+}
+
+// SharingInput asks whether fields may go to a recipient.
+type SharingInput struct {
+	Service         string   `json:"service"`
+	Municipality    string   `json:"municipality"`
+	Recipient       string   `json:"recipient"`
+	Basis           string   `json:"basis"`
+	Fields          []string `json:"fields"`
+	OptionalConsent bool     `json:"optionalConsent"`
+}
+
+// Sharing decides a data transfer.
+func (e *Engine) Sharing(ctx context.Context, in SharingInput) (Decision, error) {
+	c := e.cur.Load()
+	fields := make([]any, len(in.Fields))
+	for i, f := range in.Fields {
+		fields[i] = f
+	}
+	return eval(ctx, c, c.sharing, map[string]any{
+		"service": in.Service, "municipality": in.Municipality, "recipient": in.Recipient,
+		"basis": in.Basis, "fields": fields, "optionalConsent": in.OptionalConsent,
+	})
+}
+
+// Eval runs an arbitrary decision query of the active revision (dry runs).
+func (e *Engine) Eval(ctx context.Context, query string, input map[string]any) (Decision, error) {
+	c := e.cur.Load()
+	if query == SharingQuery {
+		return eval(ctx, c, c.sharing, input)
+	}
+	for id, s := range c.catalog {
+		if query == "data."+s.Policy+".decision" || query == id {
+			return e.Eligibility(ctx, id, input)
+		}
+	}
+	return Decision{}, fmt.Errorf("policies: %w: %s", ErrUnknownService, query)
+}
+
+func eval(ctx context.Context, c *compiled, pq rego.PreparedEvalQuery, input map[string]any) (Decision, error) {
+	raw, err := json.Marshal(input)
+	if err != nil {
+		return Decision{}, fmt.Errorf("policies: input: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	d := Decision{Revision: c.revision, InputHash: hex.EncodeToString(sum[:])}
+	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return Decision{}, fmt.Errorf("policies: input: %w", err)
+	}
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(v))
+	if err != nil {
+		return Decision{}, fmt.Errorf("policies: eval: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		d.Reasons = []string{"undefined_decision"}
+		return d, nil
+	}
+	out, ok := rs[0].Expressions[0].Value.(map[string]any)
+	if !ok {
+		d.Reasons = []string{"malformed_decision"}
+		return d, nil
+	}
+	d.Allow, _ = out["allow"].(bool)
+	d.Reasons = strings_(out["reasons"])
+	if f, ok := out["fields"]; ok {
+		d.Fields = strings_(f)
+	}
+	if vals, ok := out["values"].(map[string]any); ok && len(vals) > 0 {
+		d.Values = vals
+	}
+	if d.Reasons == nil {
+		d.Reasons = []string{}
+	}
+	return d, nil
+}
+
+func strings_(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, x := range arr {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
