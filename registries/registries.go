@@ -1,0 +1,188 @@
+// Package registries looks up what the district's registers know about a
+// citizen: their person record, vehicles, dogs, the resident-parking zone and
+// waste district of an address. The sample district's data is built in and
+// loaded in dev mode; operators bring their own with `lifeevents registry
+// load`. A real register adapter implements the same lookup.
+package registries
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Person is the resident register's record.
+type Person struct {
+	CitizenID    string   `json:"citizenId"`
+	Name         string   `json:"name"`
+	Municipality string   `json:"municipality"`
+	Address      string   `json:"address"`
+	Salary       *float64 `json:"salary,omitempty"`
+}
+
+// Vehicle from the vehicle register.
+type Vehicle struct {
+	Plate    string `json:"plate"`
+	HolderID string `json:"holderId"`
+	Kind     string `json:"kind"`
+}
+
+// Dog from the dog register.
+type Dog struct {
+	ID           string `json:"id"`
+	OwnerID      string `json:"ownerId"`
+	Name         string `json:"name"`
+	Municipality string `json:"municipality"`
+}
+
+// Municipality of the district.
+type Municipality struct {
+	Key           string `json:"key"`
+	Name          string `json:"name"`
+	WasteDistrict string `json:"wasteDistrict"`
+}
+
+// ParkingZone maps a street to its resident-parking zone.
+type ParkingZone struct {
+	Municipality string `json:"municipality"`
+	Street       string `json:"street"`
+	Zone         string `json:"zone"`
+}
+
+// Data is a registry load file.
+type Data struct {
+	Municipalities []Municipality `json:"municipalities"`
+	Citizens       []Person       `json:"citizens"`
+	Vehicles       []Vehicle      `json:"vehicles"`
+	ParkingZones   []ParkingZone  `json:"parkingZones"`
+	Dogs           []Dog          `json:"dogs"`
+}
+
+// Facts are what the registers know that bears on a citizen's services.
+// A nil slice or pointer means the register could not say; an empty one,
+// that it has nothing.
+type Facts struct {
+	Person        *Person   `json:"person,omitempty"`
+	Vehicles      []Vehicle `json:"vehicles"`
+	Dogs          []Dog     `json:"dogs"`
+	ParkingZone   *string   `json:"parkingZone"`
+	WasteDistrict *string   `json:"wasteDistrict,omitempty"`
+}
+
+//go:embed sample.json
+var sample []byte
+
+// Sample is the fictional district the project ships.
+func Sample() (Data, error) { return Parse(bytes.NewReader(sample)) }
+
+// Parse reads a load file, refusing unknown fields.
+func Parse(r io.Reader) (Data, error) {
+	var d Data
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return Data{}, fmt.Errorf("registries: parse: %w", err)
+	}
+	return d, nil
+}
+
+// PG is the registers in Postgres.
+type PG struct{ db *pgxpool.Pool }
+
+// NewPG returns the registers on db.
+func NewPG(db *pgxpool.Pool) *PG { return &PG{db: db} }
+
+// Load upserts everything in d in one transaction.
+func (p *PG) Load(ctx context.Context, d Data) error {
+	err := pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, m := range d.Municipalities {
+			b.Queue(`INSERT INTO registry_municipalities (key, name, waste_district) VALUES ($1,$2,$3)
+				ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, waste_district = EXCLUDED.waste_district`, m.Key, m.Name, m.WasteDistrict)
+		}
+		for _, c := range d.Citizens {
+			b.Queue(`INSERT INTO registry_citizens (citizen_id, name, municipality, address, salary) VALUES ($1,$2,$3,$4,$5)
+				ON CONFLICT (citizen_id) DO UPDATE SET name = EXCLUDED.name, municipality = EXCLUDED.municipality,
+				address = EXCLUDED.address, salary = EXCLUDED.salary`, c.CitizenID, c.Name, c.Municipality, c.Address, c.Salary)
+		}
+		for _, v := range d.Vehicles {
+			b.Queue(`INSERT INTO registry_vehicles (plate, holder_id, kind) VALUES ($1,$2,$3)
+				ON CONFLICT (plate) DO UPDATE SET holder_id = EXCLUDED.holder_id, kind = EXCLUDED.kind`, v.Plate, v.HolderID, v.Kind)
+		}
+		for _, z := range d.ParkingZones {
+			b.Queue(`INSERT INTO registry_parking_zones (municipality, street, zone) VALUES ($1,$2,$3)
+				ON CONFLICT (municipality, street) DO UPDATE SET zone = EXCLUDED.zone`, z.Municipality, z.Street, z.Zone)
+		}
+		for _, g := range d.Dogs {
+			b.Queue(`INSERT INTO registry_dogs (id, owner_id, name, municipality) VALUES ($1,$2,$3,$4)
+				ON CONFLICT (id) DO UPDATE SET owner_id = EXCLUDED.owner_id, name = EXCLUDED.name, municipality = EXCLUDED.municipality`,
+				g.ID, g.OwnerID, g.Name, g.Municipality)
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return fmt.Errorf("registries: load: %w", err)
+	}
+	return nil
+}
+
+// Empty reports whether no municipality is loaded yet.
+func (p *PG) Empty(ctx context.Context) (bool, error) {
+	var n int
+	err := p.db.QueryRow(ctx, `SELECT count(*) FROM registry_municipalities`).Scan(&n)
+	return n == 0, err
+}
+
+// Lookup gathers the facts about citizen living at (municipality, street).
+func (p *PG) Lookup(ctx context.Context, citizenID, municipality, street string) (Facts, error) {
+	f := Facts{Vehicles: []Vehicle{}, Dogs: []Dog{}}
+	var person Person
+	err := p.db.QueryRow(ctx, `SELECT citizen_id, name, municipality, address, salary::float8 FROM registry_citizens WHERE citizen_id = $1`,
+		citizenID).Scan(&person.CitizenID, &person.Name, &person.Municipality, &person.Address, &person.Salary)
+	switch {
+	case err == nil:
+		f.Person = &person
+	case !errors.Is(err, pgx.ErrNoRows):
+		return Facts{}, fmt.Errorf("registries: person: %w", err)
+	}
+	rows, err := p.db.Query(ctx, `SELECT plate, holder_id, kind FROM registry_vehicles WHERE holder_id = $1 ORDER BY plate`, citizenID)
+	if err != nil {
+		return Facts{}, fmt.Errorf("registries: vehicles: %w", err)
+	}
+	f.Vehicles, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Vehicle])
+	if err != nil {
+		return Facts{}, fmt.Errorf("registries: vehicles: %w", err)
+	}
+	rows, err = p.db.Query(ctx, `SELECT id, owner_id, name, municipality FROM registry_dogs WHERE owner_id = $1 ORDER BY id`, citizenID)
+	if err != nil {
+		return Facts{}, fmt.Errorf("registries: dogs: %w", err)
+	}
+	f.Dogs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Dog])
+	if err != nil {
+		return Facts{}, fmt.Errorf("registries: dogs: %w", err)
+	}
+	if municipality != "" {
+		var zone string
+		err = p.db.QueryRow(ctx, `SELECT zone FROM registry_parking_zones WHERE municipality = $1 AND street = $2`, municipality, street).Scan(&zone)
+		if err == nil {
+			f.ParkingZone = &zone
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return Facts{}, fmt.Errorf("registries: parking zone: %w", err)
+		}
+		var district string
+		err = p.db.QueryRow(ctx, `SELECT waste_district FROM registry_municipalities WHERE key = $1`, municipality).Scan(&district)
+		if err == nil {
+			f.WasteDistrict = &district
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return Facts{}, fmt.Errorf("registries: waste district: %w", err)
+		}
+	}
+	return f, nil
+}
