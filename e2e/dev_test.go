@@ -43,10 +43,17 @@ func TestWalkingSkeleton(t *testing.T) {
 	if id := dev.emit(event(t, "move.json", "e2e-move-1")); id != "e2e-move-1" {
 		t.Fatalf("emit printed %q", id)
 	}
+	// Erika moves into Winsen's old town with her car and her dog: parking
+	// permit, waste bins, vehicle address and dog tax.
 	citizen := dev.token("c-1001", "citizen")
-	list := dev.waitProposals(citizen, 1)
-	if len(list.Items) != 1 || list.Items[0].LifeEventID != "e2e-move-1" || list.Items[0].Status != "pending" {
+	list := dev.waitProposals(citizen, 4)
+	if len(list.Items) != 4 {
 		t.Fatalf("proposals: %+v", list)
+	}
+	for _, p := range list.Items {
+		if p.LifeEventID != "e2e-move-1" || p.Status != "pending" {
+			t.Fatalf("proposal %+v", p)
+		}
 	}
 	proposalID := list.Items[0].ID
 
@@ -113,17 +120,17 @@ func TestWalkingSkeleton(t *testing.T) {
 	// new events still flow.
 	dev.kill(syscall.SIGKILL)
 	dev = startDev(t, dir, ports)
-	if l := dev.waitProposals(citizen, 1); l.Items[0].ID != proposalID {
-		t.Fatalf("after restart: %+v", l)
+	if code := dev.get("/api/v1/me/proposals/"+proposalID, citizen, nil); code != http.StatusOK {
+		t.Fatalf("after restart the proposal is gone: %d", code)
 	}
 	dev.emit(event(t, "birth.json", "e2e-birth-1"))
-	if l := dev.waitProposals(citizen, 2); len(l.Items) != 2 {
-		t.Fatalf("after restart and a birth: %+v", l)
+	if l := dev.waitProposals(citizen, 7); len(l.Items) != 7 {
+		t.Fatalf("after restart and a birth (the ELFE trio): %+v", l)
 	}
 	// Re-emitting the same event starts nothing new.
 	dev.emit(event(t, "move.json", "e2e-move-1"))
 	time.Sleep(2 * time.Second)
-	if l := dev.waitProposals(citizen, 2); len(l.Items) != 2 {
+	if l := dev.waitProposals(citizen, 7); len(l.Items) != 7 {
 		t.Fatalf("duplicate event added proposals: %+v", l)
 	}
 
@@ -144,7 +151,7 @@ func TestDatabaseURLOverridesPrivatePostgres(t *testing.T) {
 	dir := dataDir(t)
 	dev := startDev(t, dir, newPorts(t), "DATABASE_URL="+url)
 	dev.emit(event(t, "move.json", "e2e-dburl-1"))
-	dev.waitProposals(dev.token("c-1001", "citizen"), 1)
+	dev.waitProposals(dev.token("c-1001", "citizen"), 4)
 	if _, err := os.Stat(filepath.Join(dir, "postgres")); !os.IsNotExist(err) {
 		t.Fatalf("a private postgres was created despite DATABASE_URL")
 	}
@@ -154,7 +161,7 @@ func TestDatabaseURLOverridesPrivatePostgres(t *testing.T) {
 	}
 	defer conn.Close(context.Background())
 	var n int
-	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM proposals WHERE life_event_id = 'e2e-dburl-1'").Scan(&n); err != nil || n != 1 {
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM proposals WHERE life_event_id = 'e2e-dburl-1'").Scan(&n); err != nil || n != 4 {
 		t.Fatalf("proposals in DATABASE_URL: %d, %v", n, err)
 	}
 	dev.kill(syscall.SIGTERM)
@@ -205,7 +212,8 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestHelpEverywhere(t *testing.T) {
-	for _, cmd := range []string{"", "dev", "serve", "worker", "ingest", "migrate", "emit", "token"} {
+	for _, cmd := range []string{"", "dev", "serve", "worker", "ingest", "migrate", "emit", "token",
+		"policy", "policy test", "policy check", "policy eval", "registry", "registry load"} {
 		args := strings.Fields(cmd + " --help")
 		out := cli(t, nil, args...)
 		if !strings.Contains(out, "Usage:") {

@@ -51,6 +51,9 @@ type Deps struct {
 	// Intake and DeadLetters are optional: without them their routes answer 404.
 	Intake      Intake
 	DeadLetters DeadLetterIndex
+	Policies    PolicyEngine
+	Bundles     BundleStore
+	Messages    MessageReader
 	Checks      []Check
 	Metrics     *prometheus.Registry
 	Log         *slog.Logger
@@ -82,6 +85,14 @@ func New(d Deps) *Server {
 	s.handle("GET /api/v1/ops/events/{id}", s.require(operator, s.getEvent))
 	if d.Intake != nil {
 		s.handle("POST /api/v1/applications", s.require(registry, s.postApplication))
+	}
+	if d.Policies != nil {
+		s.handle("GET /api/v1/policies", s.require(policy, s.getPolicies))
+		s.handle("PUT /api/v1/policies", s.require(policy, s.putPolicies))
+		s.handle("POST /api/v1/policies/eval", s.require(policy, s.evalPolicy))
+	}
+	if d.Messages != nil {
+		s.handle("GET /api/v1/me/messages", s.require(citizen, s.listMyMessages))
 	}
 	if d.DeadLetters != nil {
 		s.handle("GET /api/v1/ops/dlq", s.require(operator, s.listDeadLetters))

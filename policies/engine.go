@@ -22,6 +22,9 @@ import (
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
+// Bundle is a policy bundle: Rego modules and data, the catalog among them.
+type Bundle = bundle.Bundle
+
 //go:embed lib services sharing
 var defaultFS embed.FS
 

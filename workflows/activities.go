@@ -2,13 +2,19 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/inbox"
+	"github.com/lifeevents/lifeevents/policies"
 	"github.com/lifeevents/lifeevents/proposals"
+	"github.com/lifeevents/lifeevents/registries"
 )
 
 // Life event statuses as operators see them.
@@ -27,10 +33,35 @@ type EventLog interface {
 	Record(ctx context.Context, e events.Status) error
 }
 
+// Policies decide eligibility from the active catalog.
+type Policies interface {
+	Catalog() policies.Catalog
+	Eligibility(ctx context.Context, service string, input map[string]any) (policies.Decision, error)
+}
+
+// DecisionLog keeps the audit record of each decision.
+type DecisionLog interface {
+	Record(ctx context.Context, query string, d policies.Decision) error
+}
+
+// Registry looks up what the registers know about a citizen at an address.
+type Registry interface {
+	Lookup(ctx context.Context, citizenID, municipality, street string) (registries.Facts, error)
+}
+
+// Inbox delivers messages to citizens; sending one twice is a no-op.
+type Inbox interface {
+	Send(ctx context.Context, m inbox.Message) error
+}
+
 // Activities hold the dependencies of the journey's activities.
 type Activities struct {
 	Proposals ProposalStore
 	Events    EventLog
+	Policies  Policies
+	Decisions DecisionLog
+	Registry  Registry
+	Inbox     Inbox
 	Now       func() time.Time
 }
 
@@ -40,11 +71,29 @@ type Candidate struct {
 	LifeEventID string
 	CitizenID   string
 	Service     string
+	ServiceName string
 	Recipient   proposals.Recipient
 	Purpose     string
 	Basis       proposals.Basis
 	Fields      []proposals.Field
 	DecideIn    time.Duration
+}
+
+// Notice tells a citizen about a service the system could not decide for
+// them, so they can apply by hand: never a silent drop.
+type Notice struct {
+	LifeEventID string
+	CitizenID   string
+	Service     string
+	ServiceName string
+	Recipient   string
+	Missing     []string
+}
+
+// Resolution is what a life event leads to.
+type Resolution struct {
+	Candidates []Candidate
+	Notices    []Notice
 }
 
 // nonRetryable marks input that no retry can fix.
@@ -62,50 +111,160 @@ func (a *Activities) RecordLifeEvent(ctx context.Context, in LifeEventInput, sta
 	return nil
 }
 
-// ResolveCandidates works out which services the event triggers for whom.
-//
-// This is the walking skeleton's fixed rule set (waste bins after a move,
-// child benefit after a birth); the policy-driven catalog replaces it.
-func (a *Activities) ResolveCandidates(ctx context.Context, in LifeEventInput) ([]Candidate, error) {
-	e, err := events.Decode(in.Event, nil, a.Now())
-	if err != nil {
-		return nil, nonRetryable(fmt.Errorf("decode life event %s: %w", in.EventID, err))
-	}
-	switch {
-	case e.Move != nil:
-		m := e.Move
-		return []Candidate{{
-			LifeEventID: e.ID, CitizenID: m.CitizenID, Service: "waste-bins",
-			Recipient: proposals.Recipient{ID: "waste-" + m.To.Municipality, Name: "Abfallwirtschaft " + m.To.City},
-			Purpose:   "Abfallbehälter für den neuen Haushalt bestellen",
-			Basis:     proposals.Basis{Kind: "consent", Reference: "proactive-offers"},
-			Fields: []proposals.Field{
-				{Name: "address", Category: "address", Value: fmt.Sprintf("%s %s, %s %s", m.To.Street, m.To.HouseNumber, m.To.PostalCode, m.To.City)},
-				{Name: "householdSize", Category: "household", Value: len(m.Household)},
-				{Name: "movedOn", Category: "registration", Value: m.MovedOn.String()},
-			},
-			DecideIn: 14 * 24 * time.Hour,
-		}}, nil
-	case e.Birth != nil:
-		b := e.Birth
-		return []Candidate{{
-			LifeEventID: e.ID, CitizenID: b.Parents[0].CitizenID, Service: "child-benefit",
-			Recipient: proposals.Recipient{ID: "familienkasse", Name: "Familienkasse"},
-			Purpose:   "Kindergeld beantragen",
-			Basis:     proposals.Basis{Kind: "consent", Reference: "proactive-offers"},
-			Fields: []proposals.Field{
-				{Name: "childBirthDate", Category: "civil-status", Value: b.BirthDate.String()},
-				{Name: "birthPlace", Category: "civil-status", Value: b.BirthPlace},
-			},
-			DecideIn: 28 * 24 * time.Hour,
-		}}, nil
-	}
-	return nil, nil
+// subject is one person a service may be offered to.
+type subject struct {
+	CitizenID string
+	Role      string
 }
 
-// CreateProposal stores the candidate as a pending proposal and returns its
-// id. Its id derives from the candidate, so a retry after a crash finds the
-// row it wrote before instead of adding a second one.
+// audience lists who in the event a service is for.
+func audience(e events.Event, who string) []subject {
+	var out []subject
+	switch {
+	case e.Move != nil:
+		switch who {
+		case "mover", "household":
+			out = append(out, subject{e.Move.CitizenID, events.RoleAdult})
+		case "adults":
+			for _, m := range e.Move.Household {
+				if m.Role == events.RoleAdult {
+					out = append(out, subject{m.CitizenID, m.Role})
+				}
+			}
+		}
+	case e.Birth != nil && who == "parents":
+		for _, p := range e.Birth.Parents {
+			out = append(out, subject{p.CitizenID, "parent"})
+		}
+	}
+	return out
+}
+
+// place is where the services of the event are provided.
+func place(e events.Event) (municipality, street string) {
+	if e.Move != nil {
+		return e.Move.To.Municipality, e.Move.To.Street
+	}
+	return e.Birth.Municipality, ""
+}
+
+// toMap renders v as the generic JSON document the policies and the field
+// sources read.
+func toMap(v any) map[string]any {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+// ResolveCandidates works out which catalog services the event triggers
+// for whom: each service's audience, the registers' facts about each
+// person, and the service's eligibility policy. Services the policy cannot
+// decide for lack of data become notices.
+func (a *Activities) ResolveCandidates(ctx context.Context, in LifeEventInput) (Resolution, error) {
+	e, err := events.Decode(in.Event, nil, a.Now())
+	if err != nil {
+		return Resolution{}, nonRetryable(fmt.Errorf("decode life event %s: %w", in.EventID, err))
+	}
+	municipality, street := place(e)
+	eventDoc := map[string]any{"type": e.Type, "data": toMap(e.Data())}
+	facts := map[string]registries.Facts{}
+	var res Resolution
+	for _, svc := range a.Policies.Catalog().TriggeredBy(e.Type) {
+		for _, sub := range audience(e, svc.Audience) {
+			f, ok := facts[sub.CitizenID]
+			if !ok {
+				if f, err = a.Registry.Lookup(ctx, sub.CitizenID, municipality, street); err != nil {
+					return Resolution{}, fmt.Errorf("registry lookup: %w", err)
+				}
+				facts[sub.CitizenID] = f
+			}
+			subjectDoc := map[string]any{"citizenId": sub.CitizenID, "role": sub.Role}
+			registryDoc := toMap(f)
+			registryDoc["vehicle"] = firstCar(f.Vehicles)
+			input := map[string]any{"event": eventDoc, "subject": subjectDoc, "registry": registryDoc}
+			d, err := a.Policies.Eligibility(ctx, svc.ID, input)
+			if errors.Is(err, policies.ErrUnknownService) {
+				continue // removed from the catalog by a reload meanwhile
+			}
+			if err != nil {
+				return Resolution{}, fmt.Errorf("eligibility of %s: %w", svc.ID, err)
+			}
+			if err := a.Decisions.Record(ctx, "data."+svc.Policy+".decision", d); err != nil {
+				return Resolution{}, err
+			}
+			recipient := svc.RecipientFor(municipality)
+			notice := Notice{LifeEventID: e.ID, CitizenID: sub.CitizenID, Service: svc.ID, ServiceName: svc.Name["de"], Recipient: recipient.Name}
+			if !d.Allow {
+				for _, r := range d.Reasons {
+					if m, ok := strings.CutPrefix(r, "missing_"); ok {
+						notice.Missing = append(notice.Missing, m)
+					}
+				}
+				if len(notice.Missing) > 0 {
+					res.Notices = append(res.Notices, notice)
+				}
+				continue
+			}
+			doc := map[string]any{"event": eventDoc["data"], "subject": subjectDoc, "registry": registryDoc, "decision": d.Values}
+			c := Candidate{
+				LifeEventID: e.ID, CitizenID: sub.CitizenID, Service: svc.ID, ServiceName: svc.Name["de"],
+				Recipient: proposals.Recipient{ID: recipient.ID, Name: recipient.Name},
+				Purpose:   svc.Purpose, Basis: proposals.Basis{Kind: svc.Basis.Kind, Reference: svc.Basis.Reference},
+				DecideIn:  time.Duration(svc.DecisionDays) * 24 * time.Hour,
+			}
+			allowed := map[string]bool{}
+			for _, name := range d.Fields {
+				allowed[name] = true
+			}
+			for _, fld := range svc.Fields {
+				if fld.Optional || !allowed[fld.Name] {
+					continue // optional data only ever on its own consent
+				}
+				v, ok := resolve(doc, fld.Source)
+				if !ok {
+					notice.Missing = append(notice.Missing, fld.Name)
+					continue
+				}
+				c.Fields = append(c.Fields, proposals.Field{Name: fld.Name, Category: fld.Category, Value: v})
+			}
+			if len(notice.Missing) > 0 {
+				res.Notices = append(res.Notices, notice)
+				continue
+			}
+			res.Candidates = append(res.Candidates, c)
+		}
+	}
+	return res, nil
+}
+
+func firstCar(vs []registries.Vehicle) any {
+	for _, v := range vs {
+		if v.Kind == "car" {
+			return toMap(v)
+		}
+	}
+	return nil
+}
+
+// resolve follows a dotted path such as event.to.street through doc.
+func resolve(doc map[string]any, path string) (any, bool) {
+	var cur any = doc
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok || cur == nil {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// CreateProposal stores the candidate as a pending proposal with an inbox
+// message and returns its id. Ids derive from the candidate, so a retry
+// after a crash finds the rows it wrote before instead of adding more.
 func (a *Activities) CreateProposal(ctx context.Context, c Candidate) (string, error) {
 	id := proposals.ID(c.LifeEventID, c.Service, c.CitizenID)
 	deadline := a.Now().Add(c.DecideIn).UTC()
@@ -117,5 +276,25 @@ func (a *Activities) CreateProposal(ctx context.Context, c Candidate) (string, e
 	if err != nil {
 		return "", fmt.Errorf("create proposal: %w", err)
 	}
+	err = a.Inbox.Send(ctx, inbox.Message{
+		ID: inbox.ID(id, "proposed"), CitizenID: c.CitizenID, Kind: inbox.KindProposal, ProposalID: id,
+		Subject: "Neuer Vorschlag: " + c.ServiceName,
+		Body: fmt.Sprintf("Wir können %s für Sie beantragen: %s. Empfänger: %s. Bitte entscheiden Sie bis %s.",
+			c.ServiceName, c.Purpose, c.Recipient.Name, deadline.Format("02.01.2006")),
+	})
+	if err != nil {
+		return "", err
+	}
 	return id, nil
+}
+
+// SendNotice tells the citizen what could not be decided and how to apply
+// by hand.
+func (a *Activities) SendNotice(ctx context.Context, n Notice) error {
+	return a.Inbox.Send(ctx, inbox.Message{
+		ID: inbox.ID(n.LifeEventID, n.Service, n.CitizenID, "unknown"), CitizenID: n.CitizenID, Kind: inbox.KindEligibilityUnknown,
+		Subject: n.ServiceName + ": bitte selbst beantragen",
+		Body: fmt.Sprintf("Für %s fehlen uns Angaben (%s), darum können wir es Ihnen nicht vorschlagen. "+
+			"Sie können den Antrag direkt bei %s stellen.", n.ServiceName, strings.Join(n.Missing, ", "), n.Recipient),
+	})
 }

@@ -45,17 +45,22 @@ func LifeEvent(ctx workflow.Context, in LifeEventInput) (LifeEventResult, error)
 	if err := workflow.ExecuteActivity(ctx, a.RecordLifeEvent, in, StatusReceived).Get(ctx, nil); err != nil {
 		return LifeEventResult{}, err
 	}
-	var candidates []Candidate
-	if err := workflow.ExecuteActivity(ctx, a.ResolveCandidates, in).Get(ctx, &candidates); err != nil {
+	var resolved Resolution
+	if err := workflow.ExecuteActivity(ctx, a.ResolveCandidates, in).Get(ctx, &resolved); err != nil {
 		return LifeEventResult{}, err
 	}
 	var res LifeEventResult
-	for _, c := range candidates {
+	for _, c := range resolved.Candidates {
 		var id string
 		if err := workflow.ExecuteActivity(ctx, a.CreateProposal, c).Get(ctx, &id); err != nil {
 			return res, err
 		}
 		res.Proposals = append(res.Proposals, id)
+	}
+	for _, n := range resolved.Notices {
+		if err := workflow.ExecuteActivity(ctx, a.SendNotice, n).Get(ctx, nil); err != nil {
+			return res, err
+		}
 	}
 	if err := workflow.ExecuteActivity(ctx, a.RecordLifeEvent, in, StatusProposed).Get(ctx, nil); err != nil {
 		return res, err

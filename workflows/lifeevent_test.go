@@ -3,6 +3,8 @@ package workflows_test
 import (
 	"context"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,35 +12,111 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/inbox"
+	"github.com/lifeevents/lifeevents/policies"
 	"github.com/lifeevents/lifeevents/proposals"
+	"github.com/lifeevents/lifeevents/registries"
 	"github.com/lifeevents/lifeevents/workflows"
 )
 
-type fakeProposals struct {
-	mu sync.Mutex
-	m  map[string]proposals.Proposal
+// fakes keeps everything the activities write in memory.
+type fakes struct {
+	mu        sync.Mutex
+	proposals map[string]proposals.Proposal
+	messages  map[string]inbox.Message
+	statuses  []string
+	decisions int
 }
 
-func (f *fakeProposals) Create(_ context.Context, p proposals.Proposal) (bool, error) {
+func (f *fakes) Create(_ context.Context, p proposals.Proposal) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, ok := f.m[p.ID]; ok {
+	if _, ok := f.proposals[p.ID]; ok {
 		return false, nil
 	}
-	f.m[p.ID] = p
+	f.proposals[p.ID] = p
 	return true, nil
 }
 
-type fakeLog struct {
-	mu       sync.Mutex
-	statuses []string
-}
-
-func (f *fakeLog) Record(_ context.Context, s events.Status) error {
+func (f *fakes) Record(_ context.Context, s events.Status) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.statuses = append(f.statuses, s.Status)
 	return nil
+}
+
+func (f *fakes) Send(_ context.Context, m inbox.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.messages[m.ID] = m
+	return nil
+}
+
+type decisionCounter struct{ f *fakes }
+
+func (d decisionCounter) Record(context.Context, string, policies.Decision) error {
+	d.f.mu.Lock()
+	defer d.f.mu.Unlock()
+	d.f.decisions++
+	return nil
+}
+
+// sampleRegistry answers from the sample district, as the Postgres
+// registers would after loading it.
+type sampleRegistry struct{ d registries.Data }
+
+func (r sampleRegistry) Lookup(_ context.Context, citizen, municipality, street string) (registries.Facts, error) {
+	f := registries.Facts{Vehicles: []registries.Vehicle{}, Dogs: []registries.Dog{}}
+	for _, p := range r.d.Citizens {
+		if p.CitizenID == citizen {
+			f.Person = &p
+		}
+	}
+	for _, v := range r.d.Vehicles {
+		if v.HolderID == citizen {
+			f.Vehicles = append(f.Vehicles, v)
+		}
+	}
+	for _, g := range r.d.Dogs {
+		if g.OwnerID == citizen {
+			f.Dogs = append(f.Dogs, g)
+		}
+	}
+	for _, z := range r.d.ParkingZones {
+		if z.Municipality == municipality && z.Street == street {
+			f.ParkingZone = &z.Zone
+		}
+	}
+	for _, m := range r.d.Municipalities {
+		if m.Key == municipality {
+			f.WasteDistrict = &m.WasteDistrict
+		}
+	}
+	return f, nil
+}
+
+var now = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+
+func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakes) {
+	t.Helper()
+	b, err := policies.DefaultBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policies.NewEngine(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := registries.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakes{proposals: map[string]proposals.Proposal{}, messages: map[string]inbox.Message{}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&workflows.Activities{Proposals: f, Events: f, Inbox: f, Policies: engine,
+		Decisions: decisionCounter{f}, Registry: sampleRegistry{sample}, Now: func() time.Time { return now }})
+	return env, f
 }
 
 func input(t *testing.T, name string) workflows.LifeEventInput {
@@ -47,7 +125,6 @@ func input(t *testing.T, name string) workflows.LifeEventInput {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 	e, err := events.Decode(raw, nil, now)
 	if err != nil {
 		t.Fatal(err)
@@ -55,39 +132,102 @@ func input(t *testing.T, name string) workflows.LifeEventInput {
 	return workflows.LifeEventInput{EventID: e.ID, Type: e.Type, Source: e.Source, Event: raw}
 }
 
-func TestLifeEventCreatesProposal(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	props := &fakeProposals{m: map[string]proposals.Proposal{}}
-	log := &fakeLog{}
-	env.RegisterActivity(&workflows.Activities{Proposals: props, Events: log,
-		Now: func() time.Time { return time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC) }})
-	in := input(t, "move.json")
+func services(f *fakes, citizen string) string {
+	var out []string
+	for _, p := range f.proposals {
+		if p.CitizenID == citizen {
+			out = append(out, p.Service)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// TestMoveJourney: Erika (c-1001) moves from Buchholz into Winsen's old town
+// with her daughter; she holds a car and a dog registered in Buchholz.
+func TestMoveJourney(t *testing.T) {
+	env, f := newEnv(t)
+	env.ExecuteWorkflow(workflows.LifeEvent, input(t, "move.json"))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if got := services(f, "c-1001"); got != "dog_tax,parking_permit,vehicle_address,waste_bins" {
+		t.Fatalf("proposals for c-1001: %s", got)
+	}
+	if got := services(f, "c-1002"); got != "" {
+		t.Fatalf("the child got proposals: %s", got)
+	}
+	waste := f.proposals[proposals.ID(input(t, "move.json").EventID, "waste_bins", "c-1001")]
+	fields := map[string]any{}
+	for _, fl := range waste.Fields {
+		fields[fl.Name] = fl.Value
+	}
+	if fields["newAddress"] != "Am Markt 12, 21423 Winsen (Luhe)" || fields["name"] != "Erika Mustermann" ||
+		waste.Recipient.ID != "abfallwirtschaft-landkreis" || waste.Deadline == nil || !waste.Deadline.Equal(now.Add(14*24*time.Hour)) {
+		t.Fatalf("waste bins proposal: %+v", waste)
+	}
+	va := f.proposals[proposals.ID(input(t, "move.json").EventID, "vehicle_address", "c-1001")]
+	if va.Basis.Kind != "law" {
+		t.Fatalf("vehicle address basis: %+v", va.Basis)
+	}
+	if len(f.messages) != 4 || f.decisions != 4 {
+		t.Fatalf("%d messages, %d decisions recorded", len(f.messages), f.decisions)
+	}
+	if strings.Join(f.statuses, ",") != "received,proposed" {
+		t.Fatalf("statuses %v", f.statuses)
+	}
+}
+
+// TestBirthJourney: both parents are offered the ELFE trio.
+func TestBirthJourney(t *testing.T) {
+	env, f := newEnv(t)
+	env.ExecuteWorkflow(workflows.LifeEvent, input(t, "birth.json"))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	for _, parent := range []string{"c-1001", "c-1003"} {
+		if got := services(f, parent); got != "birth_certificate,child_benefit,parental_allowance" {
+			t.Fatalf("proposals for %s: %s", parent, got)
+		}
+	}
+	for _, p := range f.proposals {
+		for _, fl := range p.Fields {
+			if fl.Name == "salary" {
+				t.Fatalf("salary proposed without its separate consent: %+v", p)
+			}
+		}
+	}
+}
+
+// TestUnknownCitizenGetsNoticeNotSilence: a parent the resident register
+// does not know gets a message saying what is missing.
+func TestUnknownCitizenGetsNoticeNotSilence(t *testing.T) {
+	env, f := newEnv(t)
+	in := input(t, "birth.json")
+	in.Event = []byte(strings.ReplaceAll(string(in.Event), "c-1003", "c-7777"))
 	env.ExecuteWorkflow(workflows.LifeEvent, in)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.LifeEventResult
-	if err := env.GetWorkflowResult(&res); err != nil {
-		t.Fatal(err)
+	if got := services(f, "c-7777"); got != "" {
+		t.Fatalf("proposals without the data: %s", got)
 	}
-	want := proposals.ID(in.EventID, "waste-bins", "c-1001")
-	if len(res.Proposals) != 1 || res.Proposals[0] != want {
-		t.Fatalf("result %+v, want proposal %s", res, want)
+	notices := 0
+	for _, m := range f.messages {
+		if m.CitizenID == "c-7777" && m.Kind == inbox.KindEligibilityUnknown {
+			notices++
+			if !strings.Contains(m.Body, "selbst") && !strings.Contains(m.Body, "direkt") {
+				t.Fatalf("notice does not say how to apply by hand: %s", m.Body)
+			}
+		}
 	}
-	p := props.m[want]
-	if p.CitizenID != "c-1001" || p.Status != proposals.StatusPending || p.Recipient.ID != "waste-03353022" {
-		t.Fatalf("stored %+v", p)
-	}
-	if len(log.statuses) != 2 || log.statuses[0] != workflows.StatusReceived || log.statuses[1] != workflows.StatusProposed {
-		t.Fatalf("statuses %v", log.statuses)
+	if notices != 3 {
+		t.Fatalf("%d notices for the unknown parent, want 3", notices)
 	}
 }
 
 func TestLifeEventRejectsUndecodableInput(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterActivity(&workflows.Activities{Proposals: &fakeProposals{m: map[string]proposals.Proposal{}}, Events: &fakeLog{}, Now: time.Now})
+	env, _ := newEnv(t)
 	env.ExecuteWorkflow(workflows.LifeEvent, workflows.LifeEventInput{EventID: "x", Event: []byte("garbage")})
 	if env.GetWorkflowError() == nil {
 		t.Fatal("workflow accepted an undecodable event")

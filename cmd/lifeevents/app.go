@@ -22,9 +22,12 @@ import (
 
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/httpapi"
+	"github.com/lifeevents/lifeevents/inbox"
 	"github.com/lifeevents/lifeevents/ingest"
 	"github.com/lifeevents/lifeevents/intake"
+	"github.com/lifeevents/lifeevents/policies"
 	"github.com/lifeevents/lifeevents/proposals"
+	"github.com/lifeevents/lifeevents/registries"
 	"github.com/lifeevents/lifeevents/workflows"
 )
 
@@ -35,6 +38,7 @@ type app struct {
 	reg    *prometheus.Registry
 	pool   *pgxpool.Pool
 	tc     client.Client
+	engine *policies.Engine
 	checks []httpapi.Check
 
 	mu    sync.Mutex
@@ -127,6 +131,34 @@ func (a *app) watchKafka(brokers []string) {
 	}})
 }
 
+// loadPolicies starts the policy engine on the bundle in dir (the built-in
+// one if dir is empty) and keeps it on the newest uploaded revision.
+func (a *app) loadPolicies(ctx context.Context, dir string) error {
+	var b *policies.Bundle
+	var err error
+	if dir == "" {
+		b, err = policies.DefaultBundle()
+	} else {
+		b, err = policies.DirBundle(dir)
+	}
+	if err != nil {
+		return err
+	}
+	if a.engine, err = policies.NewEngine(ctx, b); err != nil {
+		return fmt.Errorf("policies in %q: %w", dir, err)
+	}
+	store := policies.NewPGBundles(a.pool)
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		store.Sync(sctx, a.engine, 2*time.Second, a.log.With("component", "policies"))
+	}()
+	a.onStop(func() { cancel(); <-done })
+	a.log.Info("policies loaded", "revision", a.engine.Revision(), "services", len(a.engine.Catalog()))
+	return nil
+}
+
 // startWorker runs the Temporal worker of the journeys.
 func (a *app) startWorker() error {
 	w := worker.New(a.tc, workflows.TaskQueue, worker.Options{})
@@ -134,6 +166,10 @@ func (a *app) startWorker() error {
 	w.RegisterActivity(&workflows.Activities{
 		Proposals: proposals.NewPGStore(a.pool),
 		Events:    events.NewPGStatusLog(a.pool),
+		Policies:  a.engine,
+		Decisions: policies.NewPGDecisionLog(a.pool),
+		Registry:  registries.NewPG(a.pool),
+		Inbox:     inbox.NewPGStore(a.pool),
 		Now:       time.Now,
 	})
 	if err := w.Start(); err != nil {
@@ -218,6 +254,9 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		Events:      events.NewPGStatusLog(a.pool),
 		Intake:      intake.NewStore(a.pool, events.NewPublisher(nil, keySecret)),
 		DeadLetters: ingest.NewDeadLetters(a.pool, a.log.With("component", "dlq")),
+		Policies:    a.engine,
+		Bundles:     policies.NewPGBundles(a.pool),
+		Messages:    inbox.NewPGStore(a.pool),
 		Checks:      a.checks,
 		Metrics:     a.reg,
 		Log:         a.log.With("component", "http"),

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/lifeevents/lifeevents/auth"
@@ -21,6 +22,7 @@ import (
 	"github.com/lifeevents/lifeevents/internal/devpg"
 	"github.com/lifeevents/lifeevents/internal/devtemporal"
 	"github.com/lifeevents/lifeevents/postgres"
+	"github.com/lifeevents/lifeevents/registries"
 )
 
 type devOptions struct {
@@ -30,6 +32,7 @@ type devOptions struct {
 	kafkaPort    int
 	pgPort       int
 	databaseURL  string
+	policiesDir  string
 }
 
 func newDev(g *globals) *cobra.Command {
@@ -66,6 +69,8 @@ Stop with Ctrl-C.`,
 	bindEnv(f, "kafka-port", "LIFEEVENTS_DEV_KAFKA_PORT")
 	bindEnv(f, "pg-port", "LIFEEVENTS_DEV_PG_PORT")
 	bindEnv(f, "database-url", "DATABASE_URL")
+	f.StringVar(&o.policiesDir, "policies", "", "policy bundle folder (default: the bundle built into the binary)")
+	bindEnv(f, "policies", "LIFEEVENTS_POLICIES")
 	return cmd
 }
 
@@ -111,6 +116,12 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 		return err
 	} else if len(applied) > 0 {
 		a.log.Info("schema migrated", "applied", applied)
+	}
+	if err := seedRegistries(ctx, pool, a); err != nil {
+		return err
+	}
+	if err := a.loadPolicies(ctx, o.policiesDir); err != nil {
+		return err
 	}
 
 	// Kafka.
@@ -175,6 +186,25 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 	a.stop()
 	a.log.Info("stopped")
 	return err
+}
+
+// seedRegistries loads the sample district into empty registers, so a
+// fresh dev system has citizens, vehicles and zones to decide on.
+func seedRegistries(ctx context.Context, pool *pgxpool.Pool, a *app) error {
+	reg := registries.NewPG(pool)
+	empty, err := reg.Empty(ctx)
+	if err != nil || !empty {
+		return err
+	}
+	d, err := registries.Sample()
+	if err != nil {
+		return err
+	}
+	if err := reg.Load(ctx, d); err != nil {
+		return err
+	}
+	a.log.Info("sample registers loaded", "municipalities", len(d.Municipalities), "citizens", len(d.Citizens))
+	return nil
 }
 
 const (

@@ -22,6 +22,12 @@ type cluster struct {
 	jwtPublicKey      string
 	jwksURL           string
 	keySecret         string
+	policiesDir       string
+}
+
+func (c *cluster) bindPolicies(f *pflag.FlagSet) {
+	f.StringVar(&c.policiesDir, "policies", "", "policy bundle folder (default: the bundle built into the binary)")
+	bindEnv(f, "policies", "LIFEEVENTS_POLICIES")
 }
 
 func (c *cluster) bindDatabase(f *pflag.FlagSet) {
@@ -129,6 +135,9 @@ func newServe(g *globals) *cobra.Command {
 				if err := c.openPostgres(ctx, a); err != nil {
 					return err
 				}
+				if err := a.loadPolicies(ctx, c.policiesDir); err != nil {
+					return err
+				}
 				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
 					return err
 				}
@@ -143,6 +152,7 @@ func newServe(g *globals) *cobra.Command {
 	c.bindTemporal(cmd.Flags())
 	c.bindAuth(cmd.Flags())
 	c.bindKeySecret(cmd.Flags())
+	c.bindPolicies(cmd.Flags())
 	return cmd
 }
 
@@ -161,6 +171,9 @@ func newWorker(g *globals) *cobra.Command {
 				if err := c.openPostgres(ctx, a); err != nil {
 					return err
 				}
+				if err := a.loadPolicies(ctx, c.policiesDir); err != nil {
+					return err
+				}
 				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
 					return err
 				}
@@ -170,6 +183,7 @@ func newWorker(g *globals) *cobra.Command {
 	}
 	c.bindDatabase(cmd.Flags())
 	c.bindTemporal(cmd.Flags())
+	c.bindPolicies(cmd.Flags())
 	return cmd
 }
 

@@ -46,3 +46,13 @@ CREATE TABLE policy_decisions (
     allow       boolean NOT NULL,
     reasons     jsonb NOT NULL
 );
+
+-- Policy bundles uploaded through the API. The newest row is the active
+-- revision; every process polls for it, so an upload reaches all workers.
+CREATE TABLE policy_bundles (
+    id          bigserial PRIMARY KEY,
+    revision    text NOT NULL,
+    bundle      bytea NOT NULL,
+    uploaded_by text NOT NULL,
+    uploaded_at timestamptz NOT NULL DEFAULT now()
+);
