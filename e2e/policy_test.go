@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// bundle packs the repository's policies folder, plus extra files, as
+// `opa build` would: a gzipped tar of Rego and data files.
+func bundle(t *testing.T, extra map[string][]byte) []byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir("../policies", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if strings.HasSuffix(p, ".rego") || filepath.Base(p) == "data.json" {
+			b, _ := os.ReadFile(p)
+			files[strings.TrimPrefix(p, "../policies/")] = b
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range extra {
+		files[p] = b
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for p, b := range files {
+		_ = tw.WriteHeader(&tar.Header{Name: "/" + p, Mode: 0o644, Size: int64(len(b))})
+		_, _ = tw.Write(b)
+	}
+	_ = tw.Close()
+	_ = gz.Close()
+	return buf.Bytes()
+}
+
+func (p *devProc) put(path, token string, body []byte, v any) int {
+	p.t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+p.http+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/gzip")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if v != nil {
+		_ = json.NewDecoder(res.Body).Decode(v)
+	}
+	return res.StatusCode
+}
+
+// TestNewServiceWithoutGo: a policy team uploads a bundle with one more
+// service folder, and the next move proposes it; a broken bundle is refused
+// and the running revision keeps serving.
+func TestNewServiceWithoutGo(t *testing.T) {
+	dev := startDev(t, dataDir(t), newPorts(t))
+	team := dev.token("policy-team", "policy")
+	operator := dev.token("ops-1", "operator")
+
+	var before struct {
+		Revision string            `json:"revision"`
+		Services []json.RawMessage `json:"services"`
+	}
+	if code := dev.get("/api/v1/policies", team, &before); code != http.StatusOK || len(before.Services) != 7 {
+		t.Fatalf("GET policies: %d %+v", code, before)
+	}
+	if code := dev.get("/api/v1/policies", dev.token("c-1001", "citizen"), nil); code != http.StatusForbidden {
+		t.Fatalf("citizen reading policies: %d", code)
+	}
+
+	// A failing Rego test: refused with the test output, old revision stays.
+	broken := bundle(t, map[string][]byte{"extra/fail_test.rego": []byte("package extra_test\n\ntest_fails if false\n")})
+	var refused struct {
+		Error    struct{ Code, Message string } `json:"error"`
+		Revision string                         `json:"revision"`
+	}
+	if code := dev.put("/api/v1/policies", team, broken, &refused); code != http.StatusUnprocessableEntity ||
+		refused.Error.Code != "bundle_rejected" || !strings.Contains(refused.Error.Message, "test_fails") || refused.Revision != before.Revision {
+		t.Fatalf("broken bundle: %d %+v", code, refused)
+	}
+	if code := dev.put("/api/v1/policies", team, []byte("not a tarball"), nil); code != http.StatusBadRequest {
+		t.Fatalf("garbage bundle: %d", code)
+	}
+
+	fixture := map[string][]byte{}
+	for _, f := range []string{"data.json", "policy.rego", "policy_test.rego"} {
+		b, err := os.ReadFile("testdata/library_card/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture["services/library_card/"+f] = b
+	}
+	var accepted struct {
+		Revision string `json:"revision"`
+		Tests    struct {
+			Passed int `json:"passed"`
+		} `json:"tests"`
+	}
+	if code := dev.put("/api/v1/policies", team, bundle(t, fixture), &accepted); code != http.StatusOK || accepted.Revision == before.Revision || accepted.Tests.Passed == 0 {
+		t.Fatalf("new bundle: %d %+v", code, accepted)
+	}
+
+	// Dry run of the new service.
+	var d struct {
+		Allow bool `json:"allow"`
+	}
+	evalReq := map[string]any{"service": "library_card", "input": map[string]any{"event": map[string]any{
+		"type": "lifeevents.move.registered.v1", "data": map[string]any{"to": map[string]any{"street": "A", "houseNumber": "1", "postalCode": "12345", "city": "X"}}}}}
+	if code := dev.post("/api/v1/policies/eval", team, evalReq, &d); code != http.StatusOK || !d.Allow {
+		t.Fatalf("eval: %d %+v", code, d)
+	}
+
+	// The next move is offered the library card too.
+	dev.emit(event(t, "move.json", "lib-move-1"))
+	if n := dev.waitEvent(operator, "lib-move-1"); n != 5 {
+		t.Fatalf("move after the upload made %d proposals, want 5 (4 + library card)", n)
+	}
+	var mine proposalList
+	dev.get("/api/v1/me/proposals", dev.token("c-1001", "citizen"), &mine)
+	found := false
+	for _, p := range mine.Items {
+		found = found || p.Service == "library_card"
+	}
+	if !found {
+		t.Fatalf("no library card proposal: %+v", mine)
+	}
+	var inbox struct {
+		Items []struct{ Kind, Subject string } `json:"items"`
+	}
+	if code := dev.get("/api/v1/me/messages", dev.token("c-1001", "citizen"), &inbox); code != http.StatusOK || len(inbox.Items) != 5 {
+		t.Fatalf("inbox: %d %+v", code, inbox)
+	}
+	dev.kill(syscall.SIGTERM)
+}
