@@ -30,6 +30,7 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'Ingest|RawStartWorkflow|RawConsume' -benchtime 2000x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench 'DeadLetter' -benchtime 10000x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./events
+	$(GO) test -run '^$$' -bench 'Decision' -benchtime 10000x -count 5 ./policies
 
 lint: ## go vet, gofmt
 	$(GO) vet $(PKGS)

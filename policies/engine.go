@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -308,7 +307,7 @@ func eval(ctx context.Context, c *compiled, pq rego.PreparedEvalQuery, input map
 	}
 	sum := sha256.Sum256(raw)
 	d := Decision{Revision: c.revision, InputHash: hex.EncodeToString(sum[:])}
-	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	v, err := ast.InterfaceToValue(input)
 	if err != nil {
 		return Decision{}, fmt.Errorf("policies: input: %w", err)
 	}
