@@ -211,7 +211,7 @@ func (a *Activities) ResolveCandidates(ctx context.Context, in LifeEventInput) (
 				LifeEventID: e.ID, CitizenID: sub.CitizenID, Service: svc.ID, ServiceName: svc.Name["de"],
 				Recipient: proposals.Recipient{ID: recipient.ID, Name: recipient.Name},
 				Purpose:   svc.Purpose, Basis: proposals.Basis{Kind: svc.Basis.Kind, Reference: svc.Basis.Reference},
-				DecideIn:  time.Duration(svc.DecisionDays) * 24 * time.Hour,
+				DecideIn: time.Duration(svc.DecisionDays) * 24 * time.Hour,
 			}
 			allowed := map[string]bool{}
 			for _, name := range d.Fields {
