@@ -6,6 +6,8 @@ PKGS     := ./...
 # The end-to-end suites run the binary as a subprocess; they share the race
 # build of the dependencies with the unit tests, so nothing links twice.
 TESTFLAGS ?= -race -timeout 25m
+# The stock OPA CLI, at the version the engine embeds, for the policy checks.
+OPA      ?= $(GO) run github.com/open-policy-agent/opa@v1.22.2
 FUZZTIME ?= 10s
 
 .PHONY: build dev test fuzz bench lint clean help
@@ -32,9 +34,12 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./events
 	$(GO) test -run '^$$' -bench 'Decision' -benchtime 10000x -count 5 ./policies
 
-lint: ## go vet, gofmt
+lint: ## go vet, gofmt, and the stock OPA tools on the policies (check --strict, test, fmt)
 	$(GO) vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(OPA) check --strict policies/
+	$(OPA) test policies/ --fail-on-empty
+	@out=$$($(OPA) fmt --list policies/ e2e/testdata/); if [ -n "$$out" ]; then echo "opa fmt would change:"; echo "$$out"; exit 1; fi
 
 clean: ## remove build output and the dev data dir
 	rm -rf bin .lifeevents
