@@ -125,11 +125,11 @@ func TestEligibility(t *testing.T) {
 		t.Fatalf("unknown service: %v", err)
 	}
 	s, err := e.Sharing(ctx, policies.SharingInput{Service: "waste_bins", Municipality: "03353022",
-		Recipient: "abfallwirtschaft-landkreis", Basis: "consent", Fields: []string{"name", "newAddress", "iban"}})
+		Recipient: "abfallwirtschaft-landkreis", Basis: "consent", Fields: []string{"applicantId", "newAddress", "iban"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Allow || strings.Join(s.Reasons, ",") != "undeclared_field:iban" || strings.Join(s.Fields, ",") != "name,newAddress" {
+	if s.Allow || strings.Join(s.Reasons, ",") != "undeclared_field:iban" || strings.Join(s.Fields, ",") != "applicantId,newAddress" {
 		t.Fatalf("sharing: %+v", s)
 	}
 }

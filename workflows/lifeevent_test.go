@@ -98,6 +98,10 @@ func (r sampleRegistry) Lookup(_ context.Context, citizen, municipality, street 
 var now = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
 func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakes) {
+	return newEnvWith(t, func(*registries.Data) {})
+}
+
+func newEnvWith(t *testing.T, change func(*registries.Data)) (*testsuite.TestWorkflowEnvironment, *fakes) {
 	t.Helper()
 	b, err := policies.DefaultBundle()
 	if err != nil {
@@ -111,6 +115,7 @@ func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakes) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	change(&sample)
 	f := &fakes{proposals: map[string]proposals.Proposal{}, messages: map[string]inbox.Message{}}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -162,7 +167,7 @@ func TestMoveJourney(t *testing.T) {
 	for _, fl := range waste.Fields {
 		fields[fl.Name] = fl.Value
 	}
-	if fields["newAddress"] != "Am Markt 12, 21423 Winsen (Luhe)" || fields["name"] != "Erika Mustermann" ||
+	if fields["newAddress"] != "Am Markt 12, 21423 Winsen (Luhe)" || fields["applicantId"] != "c-1001" || fields["householdSize"] != float64(2) ||
 		waste.Recipient.ID != "abfallwirtschaft-landkreis" || waste.Deadline == nil || !waste.Deadline.Equal(now.Add(14*24*time.Hour)) {
 		t.Fatalf("waste bins proposal: %+v", waste)
 	}
@@ -199,9 +204,9 @@ func TestBirthJourney(t *testing.T) {
 	}
 }
 
-// TestUnknownCitizenGetsNoticeNotSilence: a parent the resident register
-// does not know gets a message saying what is missing.
-func TestUnknownCitizenGetsNoticeNotSilence(t *testing.T) {
+// TestBirthNeedsNoRegistryRecord: the ELFE trio is decided from the event
+// alone, so a parent the resident register does not know is offered it too.
+func TestBirthNeedsNoRegistryRecord(t *testing.T) {
 	env, f := newEnv(t)
 	in := input(t, "birth.json")
 	in.Event = []byte(strings.ReplaceAll(string(in.Event), "c-1003", "c-7777"))
@@ -209,20 +214,40 @@ func TestUnknownCitizenGetsNoticeNotSilence(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if got := services(f, "c-7777"); got != "" {
-		t.Fatalf("proposals without the data: %s", got)
+	if got := services(f, "c-7777"); got != "birth_certificate,child_benefit,parental_allowance" {
+		t.Fatalf("proposals for a parent unknown to the register: %s", got)
 	}
-	notices := 0
+}
+
+// TestMissingDataGetsNoticeNotSilence: a car holder the resident register
+// does not know cannot be offered the parking permit (the application needs
+// their name): they get a message saying what is missing and where to
+// apply by hand.
+func TestMissingDataGetsNoticeNotSilence(t *testing.T) {
+	env, f := newEnvWith(t, func(d *registries.Data) {
+		d.Vehicles = append(d.Vehicles, registries.Vehicle{Plate: "WL-X 7777", HolderID: "c-7777", Kind: "car"})
+	})
+	in := input(t, "move.json")
+	in.Event = []byte(strings.ReplaceAll(string(in.Event), "c-1001", "c-7777"))
+	env.ExecuteWorkflow(workflows.LifeEvent, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if got := services(f, "c-7777"); got != "waste_bins" {
+		t.Fatalf("proposals: %s", got)
+	}
+	var notices []string
 	for _, m := range f.messages {
 		if m.CitizenID == "c-7777" && m.Kind == inbox.KindEligibilityUnknown {
-			notices++
-			if !strings.Contains(m.Body, "selbst") && !strings.Contains(m.Body, "direkt") {
-				t.Fatalf("notice does not say how to apply by hand: %s", m.Body)
+			notices = append(notices, m.Subject)
+			if !strings.Contains(m.Body, "name") || !strings.Contains(m.Body, "direkt bei") {
+				t.Fatalf("notice does not say what is missing and where to apply: %s", m.Body)
 			}
 		}
 	}
-	if notices != 3 {
-		t.Fatalf("%d notices for the unknown parent, want 3", notices)
+	sort.Strings(notices)
+	if len(notices) != 2 { // parking permit and vehicle address both need the name
+		t.Fatalf("notices: %v", notices)
 	}
 }
 
