@@ -14,20 +14,7 @@ import (
 func (p *devProc) post(path, token string, body any, v any) int {
 	p.t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+p.http+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if v != nil {
-		if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-			p.t.Fatalf("POST %s: %v", path, err)
-		}
-	}
-	return res.StatusCode
+	return p.do(http.MethodPost, path, token, "application/json", b, v)
 }
 
 type deadLetters struct {

@@ -198,9 +198,19 @@ func (p *devProc) emit(event []byte) string {
 // get calls the API and decodes the JSON answer into v (when not nil).
 func (p *devProc) get(path, token string, v any) int {
 	p.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+p.http+path, nil)
+	return p.do(http.MethodGet, path, token, "", nil, v)
+}
+
+// do sends one API request and decodes the JSON answer into v (when not
+// nil); it returns the status code.
+func (p *devProc) do(method, path, token, contentType string, body []byte, v any) int {
+	p.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+p.http+path, bytes.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -209,7 +219,7 @@ func (p *devProc) get(path, token string, v any) int {
 	defer res.Body.Close()
 	if v != nil {
 		if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-			p.t.Fatalf("GET %s: %v", path, err)
+			p.t.Fatalf("%s %s: %v", method, path, err)
 		}
 	}
 	return res.StatusCode

@@ -49,18 +49,7 @@ func bundle(t *testing.T, extra map[string][]byte) []byte {
 
 func (p *devProc) put(path, token string, body []byte, v any) int {
 	p.t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, "http://"+p.http+path, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/gzip")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if v != nil {
-		_ = json.NewDecoder(res.Body).Decode(v)
-	}
-	return res.StatusCode
+	return p.do(http.MethodPut, path, token, "application/gzip", body, v)
 }
 
 // TestNewServiceWithoutGo: a policy team uploads a bundle with one more

@@ -63,9 +63,11 @@ func scan(row pgx.Row) (Proposal, error) {
 // ListForCitizen returns the citizen's proposals, newest first, optionally
 // only those with the status.
 func (s *PGStore) ListForCitizen(ctx context.Context, citizenID string, status Status) ([]Proposal, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+columns+` FROM proposals
-		WHERE citizen_id = $1 AND ($2 = '' OR status = $2)
-		ORDER BY created_at DESC, id`, citizenID, string(status))
+	return s.list(ctx, `WHERE citizen_id = $1 AND ($2 = '' OR status = $2) ORDER BY created_at DESC, id`, citizenID, string(status))
+}
+
+func (s *PGStore) list(ctx context.Context, where string, args ...any) ([]Proposal, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+columns+` FROM proposals `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("proposals: list: %w", err)
 	}
@@ -96,18 +98,5 @@ func (s *PGStore) GetForCitizen(ctx context.Context, citizenID, id string) (Prop
 
 // ListForLifeEvent returns the proposals one life event produced.
 func (s *PGStore) ListForLifeEvent(ctx context.Context, lifeEventID string) ([]Proposal, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+columns+` FROM proposals WHERE life_event_id = $1 ORDER BY created_at, id`, lifeEventID)
-	if err != nil {
-		return nil, fmt.Errorf("proposals: list for event: %w", err)
-	}
-	defer rows.Close()
-	out := []Proposal{}
-	for rows.Next() {
-		p, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("proposals: list for event: %w", err)
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return s.list(ctx, `WHERE life_event_id = $1 ORDER BY created_at, id`, lifeEventID)
 }
