@@ -1,0 +1,562 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lifeevents/lifeevents/policies"
+)
+
+// Policies is what the consent records need from the policy engine: the
+// catalog (which purposes, recipients and fields exist) and the data-sharing
+// decision.
+type Policies interface {
+	Catalog() policies.Catalog
+	Sharing(ctx context.Context, in policies.SharingInput) (policies.Decision, error)
+}
+
+// Withdrawn is a proposal a withdrawal took back.
+type Withdrawn struct {
+	ProposalID string
+	Service    string
+}
+
+// Store keeps consent records and the transfer log in Postgres.
+type Store struct {
+	db         *pgxpool.Pool
+	policies   Policies
+	controller string
+	// Clock is the time validity is judged by; tests move it.
+	Clock func() time.Time
+}
+
+// NewStore returns the store; controller names the data controller on
+// every record.
+func NewStore(db *pgxpool.Pool, p Policies, controller string) *Store {
+	return &Store{db: db, policies: p, controller: controller, Clock: time.Now}
+}
+
+func newID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// validate checks a request against the catalog and fills in what the
+// record derives from it.
+func (s *Store) validate(r *Request) error {
+	if r.ExpiresAt != nil && !r.ExpiresAt.After(s.Clock()) {
+		return invalid("expiry_in_past", "expiresAt must lie in the future")
+	}
+	if r.NoticeVersion == "" {
+		r.NoticeVersion = "v1"
+	}
+	switch r.Kind {
+	case KindOffers, KindObjection:
+		if r.Purpose != PurposeOffers {
+			return invalid("unknown_purpose", "offers and objections are about the purpose "+PurposeOffers)
+		}
+		if len(r.Fields) > 0 {
+			return invalid("invalid_fields", "offers and objections cover no fields")
+		}
+		r.Recipient, r.Fields, r.DataCategories = "*", []string{}, []string{}
+		return nil
+	case KindProposal, KindStanding, KindOptionalData:
+	case "":
+		return invalid("invalid_kind", "kind is required: proposal, standing, optional-data, offers or objection")
+	default:
+		return invalid("invalid_kind", "kind must be proposal, standing, optional-data, offers or objection")
+	}
+	svc, ok := s.policies.Catalog()[r.Purpose]
+	if !ok {
+		return invalid("unknown_purpose", "purpose must be a service of the catalog or "+PurposeOffers)
+	}
+	if svc.Basis.Kind == "law" && r.Kind != KindOptionalData {
+		return invalid("legal_basis", "this service rests on a law, not on consent: asking for consent would mislead")
+	}
+	recipients := []string{svc.Recipient.ID}
+	for _, a := range svc.RecipientsByMunicipality {
+		recipients = append(recipients, a.ID)
+	}
+	if !slices.Contains(recipients, r.Recipient) {
+		return invalid("unknown_recipient", "recipient is not an agency of this service")
+	}
+	if len(r.Fields) == 0 {
+		return invalid("no_fields", "a consent covers at least one field")
+	}
+	cats := map[string]bool{}
+	for _, name := range r.Fields {
+		i := slices.IndexFunc(svc.Fields, func(f policies.Field) bool { return f.Name == name })
+		if i < 0 {
+			return invalid("invalid_fields", "field "+name+" is not one the service uses")
+		}
+		if svc.Fields[i].Optional != (r.Kind == KindOptionalData) {
+			if r.Kind == KindOptionalData {
+				return invalid("invalid_fields", "an optional-data consent covers optional fields only")
+			}
+			return invalid("invalid_fields", "field "+name+" is optional and needs its own optional-data consent")
+		}
+		cats[svc.Fields[i].Category] = true
+	}
+	r.DataCategories = r.DataCategories[:0]
+	for c := range cats {
+		r.DataCategories = append(r.DataCategories, c)
+	}
+	sort.Strings(r.DataCategories)
+	r.Fields = slices.Clone(r.Fields)
+	sort.Strings(r.Fields)
+	return nil
+}
+
+// Give records a new consent (or objection) of the citizen.
+func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent, []Withdrawn, error) {
+	if err := s.validate(&r); err != nil {
+		return Consent{}, nil, err
+	}
+	if r.Method == "" {
+		r.Method = "portal"
+	}
+	id := newID("cs-")
+	var withdrawn []Withdrawn
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		fields, _ := json.Marshal(r.Fields)
+		cats, _ := json.Marshal(r.DataCategories)
+		if _, err := tx.Exec(ctx, `INSERT INTO consents (id, citizen_id, kind, purpose, controller, recipient, data_categories,
+			fields, legal_basis, collection_method, notice_version, proposal_id)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,NULLIF($12,''))`,
+			id, citizenID, r.Kind, r.Purpose, s.controller, r.Recipient, cats, fields,
+			"Art. 6 Abs. 1 lit. a DSGVO", r.Method, r.NoticeVersion, r.ProposalID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO consent_events (consent_id, kind, valid_until, method) VALUES ($1, 'given', $2, $3)`,
+			id, r.ExpiresAt, r.Method); err != nil {
+			return err
+		}
+		if r.Kind == KindObjection {
+			var err error
+			withdrawn, err = withdrawProposals(ctx, tx, citizenID, "", "", "Sie haben proaktiven Angeboten widersprochen.")
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Consent{}, nil, fmt.Errorf("consent: give: %w", err)
+	}
+	c, err := s.Get(ctx, citizenID, id)
+	return c, withdrawn, err
+}
+
+const consentColumns = `id, citizen_id, kind, purpose, controller, recipient, data_categories, fields, legal_basis,
+	collection_method, notice_version, coalesce(proposal_id, '')`
+
+func scanConsent(row pgx.Row) (Consent, error) {
+	var c Consent
+	var cats, fields []byte
+	err := row.Scan(&c.ID, &c.CitizenID, &c.Kind, &c.Purpose, &c.Controller, &c.Recipient, &cats, &fields,
+		&c.LegalBasis, &c.CollectionMethod, &c.NoticeVersion, &c.ProposalID)
+	if err != nil {
+		return c, err
+	}
+	_ = json.Unmarshal(cats, &c.DataCategories)
+	_ = json.Unmarshal(fields, &c.Fields)
+	return c, nil
+}
+
+func history(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, ids []string) (map[string][]Event, error) {
+	rows, err := q.Query(ctx, `SELECT consent_id, kind, at, valid_until, method FROM consent_events
+		WHERE consent_id = ANY($1) ORDER BY id`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]Event{}
+	for rows.Next() {
+		var id string
+		var e Event
+		if err := rows.Scan(&id, &e.Kind, &e.At, &e.ValidUntil, &e.Method); err != nil {
+			return nil, err
+		}
+		e.At = e.At.UTC()
+		if e.ValidUntil != nil {
+			v := e.ValidUntil.UTC()
+			e.ValidUntil = &v
+		}
+		out[id] = append(out[id], e)
+	}
+	return out, rows.Err()
+}
+
+// List returns the citizen's consents with their derived state.
+func (s *Store) List(ctx context.Context, citizenID string) ([]Consent, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+consentColumns+` FROM consents WHERE citizen_id = $1 ORDER BY created_at DESC, id`, citizenID)
+	if err != nil {
+		return nil, fmt.Errorf("consent: list: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consent, error) { return scanConsent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("consent: list: %w", err)
+	}
+	ids := make([]string, len(out))
+	for i := range out {
+		ids[i] = out[i].ID
+	}
+	h, err := history(ctx, s.db, ids)
+	if err != nil {
+		return nil, fmt.Errorf("consent: list: %w", err)
+	}
+	now := s.Clock()
+	for i := range out {
+		out[i].History = h[out[i].ID]
+		out[i].derive(now)
+	}
+	if out == nil {
+		out = []Consent{}
+	}
+	return out, nil
+}
+
+// Get returns one of the citizen's consents with its history, or
+// ErrNotFound (also for another citizen's consent).
+func (s *Store) Get(ctx context.Context, citizenID, id string) (Consent, error) {
+	c, err := scanConsent(s.db.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1 AND citizen_id = $2`, id, citizenID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Consent{}, ErrNotFound
+	}
+	if err != nil {
+		return Consent{}, fmt.Errorf("consent: get %s: %w", id, err)
+	}
+	h, err := history(ctx, s.db, []string{id})
+	if err != nil {
+		return Consent{}, fmt.Errorf("consent: get %s: %w", id, err)
+	}
+	c.History = h[id]
+	c.derive(s.Clock())
+	return c, nil
+}
+
+// Withdraw withdraws the citizen's consent at once, and with it the pending
+// proposals that depend on it. It returns those proposals so their
+// journeys can be told.
+func (s *Store) Withdraw(ctx context.Context, citizenID, id, method string) (Consent, []Withdrawn, error) {
+	if method == "" {
+		method = "portal"
+	}
+	var withdrawn []Withdrawn
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// The row lock orders this withdrawal against every transfer that
+		// relies on the consent (they take it FOR SHARE).
+		c, err := scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1 AND citizen_id = $2 FOR UPDATE`, id, citizenID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		h, err := history(ctx, tx, []string{id})
+		if err != nil {
+			return err
+		}
+		c.History = h[id]
+		c.derive(s.Clock())
+		switch c.Status {
+		case StatusWithdrawn:
+			return ErrAlreadyWithdrawn
+		case StatusExpired:
+			return ErrExpired
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO consent_events (consent_id, kind, method) VALUES ($1, 'withdrawn', $2)`, id, method); err != nil {
+			return err
+		}
+		switch c.Kind {
+		case KindProposal, KindStanding:
+			withdrawn, err = withdrawProposals(ctx, tx, citizenID, c.Purpose, c.Recipient, "Sie haben Ihre Einwilligung widerrufen.")
+		case KindOffers:
+			withdrawn, err = withdrawProposals(ctx, tx, citizenID, "", "", "Sie haben Ihre Einwilligung in proaktive Angebote widerrufen.")
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrAlreadyWithdrawn) || errors.Is(err, ErrExpired) {
+			return Consent{}, nil, err
+		}
+		return Consent{}, nil, fmt.Errorf("consent: withdraw %s: %w", id, err)
+	}
+	c, err := s.Get(ctx, citizenID, id)
+	return c, withdrawn, err
+}
+
+// withdrawProposals takes back the citizen's proposals that are not yet on
+// their way to an agency (for one service and recipient, or all of them)
+// and tells the citizen.
+func withdrawProposals(ctx context.Context, tx pgx.Tx, citizenID, service, recipient, why string) ([]Withdrawn, error) {
+	rows, err := tx.Query(ctx, `UPDATE proposals SET status = 'withdrawn', status_reason = 'consent withdrawn', updated_at = now()
+		WHERE citizen_id = $1 AND status IN ('pending', 'accepted')
+		  AND ($2 = '' OR service = $2) AND ($3 = '' OR recipient_id = $3)
+		RETURNING id, service`, citizenID, service, recipient)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Withdrawn])
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range out {
+		h := sha256.Sum256([]byte(w.ProposalID + "\x00withdrawn"))
+		if _, err := tx.Exec(ctx, `INSERT INTO messages (id, citizen_id, kind, proposal_id, subject, body)
+			VALUES ($1, $2, 'withdrawn', $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+			"m-"+hex.EncodeToString(h[:12]), citizenID, w.ProposalID, "Vorschlag zurückgezogen",
+			why+" Der Vorschlag ("+w.Service+") wird nicht weiter verfolgt und keine Daten werden übermittelt."); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// OffersAllowed reports whether the citizen may receive proactive offers:
+// in an opt-out district unless they objected, in an opt-in district only
+// with their consent.
+func (s *Store) OffersAllowed(ctx context.Context, citizenID string, optIn bool) (bool, error) {
+	kind := KindObjection
+	if optIn {
+		kind = KindOffers
+	}
+	rows, err := s.db.Query(ctx, `SELECT c.id, e.kind, e.valid_until FROM consents c
+		JOIN LATERAL (SELECT kind, valid_until FROM consent_events WHERE consent_id = c.id ORDER BY id DESC LIMIT 1) e ON true
+		WHERE c.citizen_id = $1 AND c.kind = $2`, citizenID, kind)
+	if err != nil {
+		return false, fmt.Errorf("consent: offers allowed: %w", err)
+	}
+	defer rows.Close()
+	active := false
+	now := s.Clock()
+	for rows.Next() {
+		var id, last string
+		var until *time.Time
+		if err := rows.Scan(&id, &last, &until); err != nil {
+			return false, err
+		}
+		if (last == "given" || last == "renewed") && (until == nil || until.After(now)) {
+			active = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	if optIn {
+		return active, nil
+	}
+	return !active, nil
+}
+
+// ExpireDue appends an expired event to every consent whose validity has
+// passed, so the expiry shows in its history. It returns how many.
+func (s *Store) ExpireDue(ctx context.Context) (int, error) {
+	tag, err := s.db.Exec(ctx, `INSERT INTO consent_events (consent_id, kind, method)
+		SELECT c.id, 'expired', 'validity' FROM consents c
+		JOIN LATERAL (SELECT kind, valid_until FROM consent_events WHERE consent_id = c.id ORDER BY id DESC LIMIT 1) e ON true
+		WHERE e.kind IN ('given', 'renewed') AND e.valid_until IS NOT NULL AND e.valid_until <= $1`, s.Clock())
+	if err != nil {
+		return 0, fmt.Errorf("consent: expire: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Authorize is the one gate of every transfer: inside tx, the transaction
+// that will carry the transfer, it asks the data-sharing policy, then
+// requires the legal basis or active consents that cover every field for
+// that recipient and purpose, and writes the transfer-log row. A transfer
+// already logged for the same proposal is returned as it was (a retried
+// step transfers once).
+func (s *Store) Authorize(ctx context.Context, tx pgx.Tx, t Transfer) (Record, error) {
+	id := transferID(t)
+	if rec, err := getTransfer(ctx, tx, id); err == nil {
+		return rec, nil
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return Record{}, fmt.Errorf("consent: authorize: %w", err)
+	}
+	d, err := s.policies.Sharing(ctx, policies.SharingInput{
+		Service: t.Service, Municipality: t.Municipality, Recipient: t.Recipient, Basis: t.BasisKind,
+		Fields: t.Fields, OptionalConsent: true, // optional fields are checked against their own consent below
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("consent: authorize: %w", err)
+	}
+	if !d.Allow {
+		return Record{}, fmt.Errorf("%w: %s", ErrPolicyDenied, strings.Join(d.Reasons, ", "))
+	}
+	basis := t.BasisReference
+	if t.BasisKind != "law" {
+		ids, err := s.covering(ctx, tx, t)
+		if err != nil {
+			return Record{}, err
+		}
+		basis = strings.Join(ids, ",")
+	}
+	fields, _ := json.Marshal(t.Fields)
+	var rec Record
+	err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
+		VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,$7,$8,$9) RETURNING at`,
+		id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, t.BasisKind, basis, fields).Scan(&rec.At)
+	if err != nil {
+		return Record{}, fmt.Errorf("consent: log transfer: %w", err)
+	}
+	return Record{ID: id, CitizenID: t.CitizenID, ProposalID: t.ProposalID, Service: t.Service, At: rec.At.UTC(),
+		Recipient: t.Recipient, Purpose: t.Purpose, Basis: basis, BasisKind: t.BasisKind, Fields: t.Fields}, nil
+}
+
+// covering locks the citizen's consents for the purpose and recipient and
+// returns the ids of the active ones that together cover every field.
+func (s *Store) covering(ctx context.Context, tx pgx.Tx, t Transfer) ([]string, error) {
+	// First lock, then read the history in a new statement: a withdrawal
+	// that committed while we waited for the lock is then visible.
+	rows, err := tx.Query(ctx, `SELECT id, fields FROM consents
+		WHERE citizen_id = $1 AND purpose = $2 AND recipient = $3 AND kind IN ('proposal', 'standing', 'optional-data')
+		ORDER BY id FOR SHARE`, t.CitizenID, t.Service, t.Recipient)
+	if err != nil {
+		return nil, fmt.Errorf("consent: authorize: %w", err)
+	}
+	type cand struct {
+		id     string
+		fields []string
+	}
+	var cands []cand
+	for rows.Next() {
+		var c cand
+		var raw []byte
+		if err := rows.Scan(&c.id, &raw); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		_ = json.Unmarshal(raw, &c.fields)
+		cands = append(cands, c)
+	}
+	rows.Close()
+	if len(cands) == 0 {
+		return nil, ErrNoConsent
+	}
+	ids := make([]string, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+	}
+	h, err := history(ctx, tx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("consent: authorize: %w", err)
+	}
+	now := s.Clock()
+	covered := map[string]bool{}
+	var used []string
+	for _, c := range cands {
+		cs := Consent{History: h[c.id]}
+		cs.derive(now)
+		if cs.Status != StatusActive {
+			continue
+		}
+		useful := false
+		for _, f := range c.fields {
+			if slices.Contains(t.Fields, f) && !covered[f] {
+				covered[f], useful = true, true
+			}
+		}
+		if useful {
+			used = append(used, c.id)
+		}
+	}
+	for _, f := range t.Fields {
+		if !covered[f] {
+			return nil, fmt.Errorf("%w: field %s", ErrNoConsent, f)
+		}
+	}
+	return used, nil
+}
+
+func transferID(t Transfer) string {
+	key := t.ProposalID
+	if key == "" {
+		key = newID("")
+	}
+	h := sha256.Sum256([]byte("transfer\x00" + key))
+	return "t-" + hex.EncodeToString(h[:12])
+}
+
+func getTransfer(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, id string) (Record, error) {
+	var r Record
+	var fields []byte
+	var proposal *string
+	err := q.QueryRow(ctx, `SELECT id, citizen_id, proposal_id, service, at, recipient, purpose, basis_kind, basis_reference, fields
+		FROM transfers WHERE id = $1`, id).Scan(&r.ID, &r.CitizenID, &proposal, &r.Service, &r.At, &r.Recipient, &r.Purpose, &r.BasisKind, &r.Basis, &fields)
+	if err != nil {
+		return r, err
+	}
+	if proposal != nil {
+		r.ProposalID = *proposal
+	}
+	r.At = r.At.UTC()
+	_ = json.Unmarshal(fields, &r.Fields)
+	return r, nil
+}
+
+// Transfers returns the citizen's transparency log, newest first.
+func (s *Store) Transfers(ctx context.Context, citizenID string) ([]Record, error) {
+	rows, err := s.db.Query(ctx, `SELECT id FROM transfers WHERE citizen_id = $1 ORDER BY at DESC, id`, citizenID)
+	if err != nil {
+		return nil, fmt.Errorf("consent: transfers: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("consent: transfers: %w", err)
+	}
+	out := make([]Record, 0, len(ids))
+	for _, id := range ids {
+		r, err := getTransfer(ctx, s.db, id)
+		if err != nil {
+			return nil, fmt.Errorf("consent: transfers: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// PurgeTransfers deletes log entries older than the retention period
+// (two years by default, as the Datenschutzcockpit keeps them).
+func (s *Store) PurgeTransfers(ctx context.Context, retention time.Duration) (int, error) {
+	tag, err := s.db.Exec(ctx, `DELETE FROM transfers WHERE at < $1`, s.Clock().Add(-retention))
+	if err != nil {
+		return 0, fmt.Errorf("consent: purge transfers: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Receipt is the downloadable proof of a consent: the record, its history
+// and a hash of both.
+type Receipt struct {
+	Consent     Consent `json:"consent"`
+	IssuedAt    string  `json:"issuedAt"`
+	ContentHash string  `json:"contentHash"`
+}
+
+// Receipt returns the citizen's receipt for a consent.
+func (s *Store) Receipt(ctx context.Context, citizenID, id string) (Receipt, error) {
+	c, err := s.Get(ctx, citizenID, id)
+	if err != nil {
+		return Receipt{}, err
+	}
+	body, _ := json.Marshal(c)
+	sum := sha256.Sum256(body)
+	return Receipt{Consent: c, IssuedAt: s.Clock().UTC().Format(time.RFC3339), ContentHash: "sha256:" + hex.EncodeToString(sum[:])}, nil
+}
