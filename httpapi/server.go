@@ -54,6 +54,8 @@ type Deps struct {
 	Policies    PolicyEngine
 	Bundles     BundleStore
 	Messages    MessageReader
+	Consents    Consents
+	Withdrawals WithdrawalNotifier
 	Checks      []Check
 	Metrics     *prometheus.Registry
 	Log         *slog.Logger
@@ -90,6 +92,14 @@ func New(d Deps) *Server {
 		s.handle("GET /api/v1/policies", s.require(policy, s.getPolicies))
 		s.handle("PUT /api/v1/policies", s.require(policy, s.putPolicies))
 		s.handle("POST /api/v1/policies/eval", s.require(policy, s.evalPolicy))
+	}
+	if d.Consents != nil {
+		s.handle("GET /api/v1/me/consents", s.require(citizen, s.listMyConsents))
+		s.handle("POST /api/v1/me/consents", s.require(citizen, s.giveConsent))
+		s.handle("POST /api/v1/me/consents/{id}/withdraw", s.require(citizen, s.withdrawConsent))
+		s.handle("GET /api/v1/me/consents/{id}/receipt", s.require(citizen, s.consentReceipt))
+		s.handle("GET /api/v1/me/transfers", s.require(citizen, s.listMyTransfers))
+		s.handle("GET /api/v1/me/export", s.require(citizen, s.export))
 	}
 	if d.Messages != nil {
 		s.handle("GET /api/v1/me/messages", s.require(citizen, s.listMyMessages))

@@ -17,6 +17,7 @@ import (
 const (
 	KindProposal           = "proposal"
 	KindEligibilityUnknown = "eligibility_unknown"
+	KindOffersNotAllowed   = "offers_not_allowed"
 )
 
 // Message in a citizen's inbox.

@@ -54,6 +54,13 @@ type Inbox interface {
 	Send(ctx context.Context, m inbox.Message) error
 }
 
+// Offers says whether a citizen may receive proactive offers: in an
+// opt-out district unless they objected, in an opt-in one only with their
+// consent.
+type Offers interface {
+	OffersAllowed(ctx context.Context, citizenID string, optIn bool) (bool, error)
+}
+
 // Activities hold the dependencies of the journey's activities.
 type Activities struct {
 	Proposals ProposalStore
@@ -62,7 +69,10 @@ type Activities struct {
 	Decisions DecisionLog
 	Registry  Registry
 	Inbox     Inbox
-	Now       func() time.Time
+	// Offers may be nil: then every citizen receives offers.
+	Offers      Offers
+	OffersOptIn bool
+	Now         func() time.Time
 }
 
 // Candidate is one follow-up service for one citizen, with everything the
@@ -88,6 +98,9 @@ type Notice struct {
 	ServiceName string
 	Recipient   string
 	Missing     []string
+	// OffersNotAllowed: there are offers, but the citizen has not allowed
+	// proactive offers (objected, or an opt-in district without consent).
+	OffersNotAllowed bool
 }
 
 // Resolution is what a life event leads to.
@@ -169,9 +182,26 @@ func (a *Activities) ResolveCandidates(ctx context.Context, in LifeEventInput) (
 	municipality, street := place(e)
 	eventDoc := map[string]any{"type": e.Type, "data": toMap(e.Data())}
 	facts := map[string]registries.Facts{}
+	allowed := map[string]bool{}
 	var res Resolution
 	for _, svc := range a.Policies.Catalog().TriggeredBy(e.Type) {
 		for _, sub := range audience(e, svc.Audience) {
+			ok, seen := allowed[sub.CitizenID]
+			if !seen {
+				ok = true
+				if a.Offers != nil {
+					if ok, err = a.Offers.OffersAllowed(ctx, sub.CitizenID, a.OffersOptIn); err != nil {
+						return Resolution{}, fmt.Errorf("offers allowed: %w", err)
+					}
+				}
+				allowed[sub.CitizenID] = ok
+				if !ok {
+					res.Notices = append(res.Notices, Notice{LifeEventID: e.ID, CitizenID: sub.CitizenID, OffersNotAllowed: true})
+				}
+			}
+			if !ok {
+				continue
+			}
 			f, ok := facts[sub.CitizenID]
 			if !ok {
 				if f, err = a.Registry.Lookup(ctx, sub.CitizenID, municipality, street); err != nil {
@@ -289,8 +319,16 @@ func (a *Activities) CreateProposal(ctx context.Context, c Candidate) (string, e
 }
 
 // SendNotice tells the citizen what could not be decided and how to apply
-// by hand.
+// by hand, or that offers await them once they allow them.
 func (a *Activities) SendNotice(ctx context.Context, n Notice) error {
+	if n.OffersNotAllowed {
+		return a.Inbox.Send(ctx, inbox.Message{
+			ID: inbox.ID(n.LifeEventID, n.CitizenID, "offers"), CitizenID: n.CitizenID, Kind: inbox.KindOffersNotAllowed,
+			Subject: "Es gibt Leistungen, die wir Ihnen vorschlagen könnten",
+			Body: "Nach Ihrer Meldung kämen Leistungen für Sie in Frage. Sie haben proaktive Angebote nicht erlaubt, " +
+				"darum schlagen wir nichts vor. Unter „Einwilligungen“ im Portal können Sie sie jederzeit erlauben.",
+		})
+	}
 	return a.Inbox.Send(ctx, inbox.Message{
 		ID: inbox.ID(n.LifeEventID, n.Service, n.CitizenID, "unknown"), CitizenID: n.CitizenID, Kind: inbox.KindEligibilityUnknown,
 		Subject: n.ServiceName + ": bitte selbst beantragen",

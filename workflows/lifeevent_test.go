@@ -98,10 +98,10 @@ func (r sampleRegistry) Lookup(_ context.Context, citizen, municipality, street 
 var now = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
 func newEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *fakes) {
-	return newEnvWith(t, func(*registries.Data) {})
+	return newEnvWith(t, func(*registries.Data) {}, nil)
 }
 
-func newEnvWith(t *testing.T, change func(*registries.Data)) (*testsuite.TestWorkflowEnvironment, *fakes) {
+func newEnvWith(t *testing.T, change func(*registries.Data), offers workflows.Offers) (*testsuite.TestWorkflowEnvironment, *fakes) {
 	t.Helper()
 	b, err := policies.DefaultBundle()
 	if err != nil {
@@ -120,7 +120,7 @@ func newEnvWith(t *testing.T, change func(*registries.Data)) (*testsuite.TestWor
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(&workflows.Activities{Proposals: f, Events: f, Inbox: f, Policies: engine,
-		Decisions: decisionCounter{f}, Registry: sampleRegistry{sample}, Now: func() time.Time { return now }})
+		Decisions: decisionCounter{f}, Registry: sampleRegistry{sample}, Offers: offers, Now: func() time.Time { return now }})
 	return env, f
 }
 
@@ -226,7 +226,7 @@ func TestBirthNeedsNoRegistryRecord(t *testing.T) {
 func TestMissingDataGetsNoticeNotSilence(t *testing.T) {
 	env, f := newEnvWith(t, func(d *registries.Data) {
 		d.Vehicles = append(d.Vehicles, registries.Vehicle{Plate: "WL-X 7777", HolderID: "c-7777", Kind: "car"})
-	})
+	}, nil)
 	in := input(t, "move.json")
 	in.Event = []byte(strings.ReplaceAll(string(in.Event), "c-1001", "c-7777"))
 	env.ExecuteWorkflow(workflows.LifeEvent, in)
@@ -256,5 +256,36 @@ func TestLifeEventRejectsUndecodableInput(t *testing.T) {
 	env.ExecuteWorkflow(workflows.LifeEvent, workflows.LifeEventInput{EventID: "x", Event: []byte("garbage")})
 	if env.GetWorkflowError() == nil {
 		t.Fatal("workflow accepted an undecodable event")
+	}
+}
+
+type objector map[string]bool
+
+func (o objector) OffersAllowed(_ context.Context, citizen string, _ bool) (bool, error) {
+	return !o[citizen], nil
+}
+
+// TestObjectionMeansNoProposalsButAMessage: a parent who objected to
+// proactive offers gets none, and a message that offers exist.
+func TestObjectionMeansNoProposalsButAMessage(t *testing.T) {
+	env, f := newEnvWith(t, func(*registries.Data) {}, objector{"c-1003": true})
+	env.ExecuteWorkflow(workflows.LifeEvent, input(t, "birth.json"))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if got := services(f, "c-1003"); got != "" {
+		t.Fatalf("proposals despite the objection: %s", got)
+	}
+	if got := services(f, "c-1001"); got != "birth_certificate,child_benefit,parental_allowance" {
+		t.Fatalf("the other parent: %s", got)
+	}
+	n := 0
+	for _, m := range f.messages {
+		if m.CitizenID == "c-1003" && m.Kind == inbox.KindOffersNotAllowed {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d offers-not-allowed messages, want 1", n)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/lifeevents/lifeevents/consent"
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/httpapi"
 	"github.com/lifeevents/lifeevents/inbox"
@@ -40,6 +41,9 @@ type app struct {
 	tc     client.Client
 	engine *policies.Engine
 	checks []httpapi.Check
+	// district settings
+	offersOptIn bool
+	retention   time.Duration
 
 	mu    sync.Mutex
 	stops []func()
@@ -159,19 +163,53 @@ func (a *app) loadPolicies(ctx context.Context, dir string) error {
 	return nil
 }
 
+func (a *app) consents() *consent.Store {
+	return consent.NewStore(a.pool, a.engine, "Landkreis (sample district)")
+}
+
+// startSweeper records expired consents in their history and deletes
+// transfer-log entries past their retention, once a minute.
+func (a *app) startSweeper() {
+	store := a.consents()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if n, err := store.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("consent expiry sweep failed", "error", err)
+			} else if n > 0 {
+				a.log.Info("consents expired", "count", n)
+			}
+			if _, err := store.PurgeTransfers(ctx, a.retention); err != nil && ctx.Err() == nil {
+				a.log.Warn("transfer retention sweep failed", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Minute):
+			}
+		}
+	}()
+	a.onStop(func() { cancel(); <-done })
+}
+
 // startWorker runs the Temporal worker of the journeys.
 func (a *app) startWorker() error {
 	w := worker.New(a.tc, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.LifeEvent)
 	w.RegisterActivity(&workflows.Activities{
-		Proposals: proposals.NewPGStore(a.pool),
-		Events:    events.NewPGStatusLog(a.pool),
-		Policies:  a.engine,
-		Decisions: policies.NewPGDecisionLog(a.pool),
-		Registry:  registries.NewPG(a.pool),
-		Inbox:     inbox.NewPGStore(a.pool),
-		Now:       time.Now,
+		Proposals:   proposals.NewPGStore(a.pool),
+		Events:      events.NewPGStatusLog(a.pool),
+		Policies:    a.engine,
+		Decisions:   policies.NewPGDecisionLog(a.pool),
+		Registry:    registries.NewPG(a.pool),
+		Inbox:       inbox.NewPGStore(a.pool),
+		Offers:      a.consents(),
+		OffersOptIn: a.offersOptIn,
+		Now:         time.Now,
 	})
+	a.startSweeper()
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -257,6 +295,7 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		Policies:    a.engine,
 		Bundles:     policies.NewPGBundles(a.pool),
 		Messages:    inbox.NewPGStore(a.pool),
+		Consents:    a.consents(),
 		Checks:      a.checks,
 		Metrics:     a.reg,
 		Log:         a.log.With("component", "http"),

@@ -53,7 +53,11 @@ Stop with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			return runDev(cmd.Context(), g, o, newApp(log))
+			a := newApp(log)
+			if err := g.district.apply(a); err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), g, o, a)
 		},
 	}
 	f := cmd.Flags()
@@ -71,6 +75,7 @@ Stop with Ctrl-C.`,
 	bindEnv(f, "database-url", "DATABASE_URL")
 	f.StringVar(&o.policiesDir, "policies", "", "policy bundle folder (default: the bundle built into the binary)")
 	bindEnv(f, "policies", "LIFEEVENTS_POLICIES")
+	g.district.bind(f)
 	return cmd
 }
 

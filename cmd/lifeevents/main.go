@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -32,6 +33,7 @@ func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", ";
 type globals struct {
 	logLevel  string
 	logFormat string
+	district  district
 	stdout    io.Writer
 	stderr    io.Writer
 }
@@ -49,6 +51,37 @@ func (g *globals) logger() (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(g.stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: use text or json", g.logFormat)
+}
+
+// district holds the settings a district decides for itself.
+type district struct {
+	offers    string
+	retention time.Duration
+}
+
+func (d district) apply(a *app) error {
+	switch d.offers {
+	case "opt-out", "": // processes that do not decide offers have no flag
+	case "opt-in":
+		a.offersOptIn = true
+	default:
+		return fmt.Errorf("--offers %q: use opt-out (offers on a legal basis, citizens may object) or opt-in (only with consent)", d.offers)
+	}
+	if d.retention == 0 {
+		d.retention = 2 * 365 * 24 * time.Hour
+	}
+	if d.retention < 24*time.Hour {
+		return fmt.Errorf("--transfer-retention %s: at least 24h", d.retention)
+	}
+	a.retention = d.retention
+	return nil
+}
+
+func (d *district) bind(f *pflag.FlagSet) {
+	f.StringVar(&d.offers, "offers", "opt-out", "proactive offers: opt-out (legal basis, citizens may object) or opt-in (only with consent)")
+	f.DurationVar(&d.retention, "transfer-retention", 2*365*24*time.Hour, "how long the transparency log keeps a transfer")
+	bindEnv(f, "offers", "LIFEEVENTS_OFFERS")
+	bindEnv(f, "transfer-retention", "LIFEEVENTS_TRANSFER_RETENTION")
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

@@ -97,6 +97,9 @@ func runProcess(ctx context.Context, g *globals, name string, start func(*app) e
 		return err
 	}
 	a := newApp(log)
+	if err := g.district.apply(a); err != nil {
+		return err
+	}
 	if err := start(a); err != nil {
 		a.stop()
 		return err
@@ -184,6 +187,7 @@ func newWorker(g *globals) *cobra.Command {
 	c.bindDatabase(cmd.Flags())
 	c.bindTemporal(cmd.Flags())
 	c.bindPolicies(cmd.Flags())
+	g.district.bind(cmd.Flags())
 	return cmd
 }
 
