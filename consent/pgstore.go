@@ -382,12 +382,6 @@ func (s *Store) ExpireDue(ctx context.Context) (int, error) {
 // already logged for the same proposal is returned as it was (a retried
 // step transfers once).
 func (s *Store) Authorize(ctx context.Context, tx pgx.Tx, t Transfer) (Record, error) {
-	id := transferID(t)
-	if rec, err := getTransfer(ctx, tx, id); err == nil {
-		return rec, nil
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return Record{}, fmt.Errorf("consent: authorize: %w", err)
-	}
 	d, err := s.policies.Sharing(ctx, policies.SharingInput{
 		Service: t.Service, Municipality: t.Municipality, Recipient: t.Recipient, Basis: t.BasisKind,
 		Fields: t.Fields, OptionalConsent: true, // optional fields are checked against their own consent below
@@ -406,73 +400,103 @@ func (s *Store) Authorize(ctx context.Context, tx pgx.Tx, t Transfer) (Record, e
 		}
 		basis = strings.Join(ids, ",")
 	}
+	id := transferID(t)
 	fields, _ := json.Marshal(t.Fields)
-	var rec Record
+	var at time.Time
 	err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
-		VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,$7,$8,$9) RETURNING at`,
-		id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, t.BasisKind, basis, fields).Scan(&rec.At)
+		VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING RETURNING at`,
+		id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, t.BasisKind, basis, fields).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Logged before: the proposal's transfer happened once already.
+		rec, err := getTransfer(ctx, tx, id)
+		if err != nil {
+			return Record{}, fmt.Errorf("consent: authorize: %w", err)
+		}
+		return rec, nil
+	}
 	if err != nil {
 		return Record{}, fmt.Errorf("consent: log transfer: %w", err)
 	}
-	return Record{ID: id, CitizenID: t.CitizenID, ProposalID: t.ProposalID, Service: t.Service, At: rec.At.UTC(),
+	return Record{ID: id, CitizenID: t.CitizenID, ProposalID: t.ProposalID, Service: t.Service, At: at.UTC(),
 		Recipient: t.Recipient, Purpose: t.Purpose, Basis: basis, BasisKind: t.BasisKind, Fields: t.Fields}, nil
 }
 
 // covering locks the citizen's consents for the purpose and recipient and
 // returns the ids of the active ones that together cover every field.
+//
+// The lock and the history read go out as one batch of two statements: the
+// second starts after the first has its locks, with a new snapshot, so a
+// withdrawal that committed while we waited for the lock is visible, and it
+// costs one round trip.
 func (s *Store) covering(ctx context.Context, tx pgx.Tx, t Transfer) ([]string, error) {
-	// First lock, then read the history in a new statement: a withdrawal
-	// that committed while we waited for the lock is then visible.
-	rows, err := tx.Query(ctx, `SELECT id, fields FROM consents
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, fields FROM consents
 		WHERE citizen_id = $1 AND purpose = $2 AND recipient = $3 AND kind IN ('proposal', 'standing', 'optional-data')
 		ORDER BY id FOR SHARE`, t.CitizenID, t.Service, t.Recipient)
+	b.Queue(`SELECT e.consent_id, e.kind, e.at, e.valid_until, e.method FROM consent_events e JOIN consents c ON c.id = e.consent_id
+		WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3 ORDER BY e.id`, t.CitizenID, t.Service, t.Recipient)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("consent: authorize: %w", err)
 	}
-	type cand struct {
-		id     string
-		fields []string
-	}
-	var cands []cand
+	locked := map[string][]string{}
+	var order []string
 	for rows.Next() {
-		var c cand
+		var id string
 		var raw []byte
-		if err := rows.Scan(&c.id, &raw); err != nil {
+		if err := rows.Scan(&id, &raw); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		_ = json.Unmarshal(raw, &c.fields)
-		cands = append(cands, c)
+		var fields []string
+		_ = json.Unmarshal(raw, &fields)
+		locked[id] = fields
+		order = append(order, id)
 	}
 	rows.Close()
-	if len(cands) == 0 {
-		return nil, ErrNoConsent
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consent: authorize: %w", err)
 	}
-	ids := make([]string, len(cands))
-	for i, c := range cands {
-		ids[i] = c.id
-	}
-	h, err := history(ctx, tx, ids)
+	rows, err = br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("consent: authorize: %w", err)
+	}
+	h := map[string][]Event{}
+	for rows.Next() {
+		var id string
+		var e Event
+		if err := rows.Scan(&id, &e.Kind, &e.At, &e.ValidUntil, &e.Method); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		h[id] = append(h[id], e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consent: authorize: %w", err)
+	}
+	if len(order) == 0 {
+		return nil, ErrNoConsent
 	}
 	now := s.Clock()
 	covered := map[string]bool{}
 	var used []string
-	for _, c := range cands {
-		cs := Consent{History: h[c.id]}
+	for _, id := range order { // only consents we hold a lock on count
+		cs := Consent{History: h[id]}
 		cs.derive(now)
 		if cs.Status != StatusActive {
 			continue
 		}
 		useful := false
-		for _, f := range c.fields {
+		for _, f := range locked[id] {
 			if slices.Contains(t.Fields, f) && !covered[f] {
 				covered[f], useful = true, true
 			}
 		}
 		if useful {
-			used = append(used, c.id)
+			used = append(used, id)
 		}
 	}
 	for _, f := range t.Fields {
