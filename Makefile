@@ -33,6 +33,7 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'DeadLetter' -benchtime 10000x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./events
 	$(GO) test -run '^$$' -bench 'Decision' -benchtime 10000x -count 5 ./policies
+	$(GO) test -run '^$$' -bench 'Authorize' -benchtime 5000x -count 3 -timeout 30m ./consent
 
 lint: ## go vet, gofmt, and the stock OPA tools on the policies (check --strict, test, fmt)
 	$(GO) vet $(PKGS)

@@ -33,6 +33,7 @@ func BenchmarkAuthorize(b *testing.B) {
 	purposes := []string{"waste_bins", "parking_permit", "dog_tax", "birth_certificate", "child_benefit", "parental_allowance"}
 	consents := make([][]any, 0, citizens*perCitizen)
 	events := make([][]any, 0, citizens*perCitizen)
+	states := make([][]any, 0, citizens*perCitizen)
 	for c := range citizens {
 		for k := range perCitizen {
 			id := fmt.Sprintf("cs-%d-%d", c, k)
@@ -43,6 +44,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			consents = append(consents, []any{id, fmt.Sprintf("c-%d", c), "proposal", purpose, "LK", recipient,
 				[]byte(`["address","identity"]`), []byte(`["applicantId","newAddress"]`), "consent", "portal", "v1"})
 			events = append(events, []any{id, "given", "portal"})
+			states = append(states, []any{id, "active"})
 		}
 	}
 	if _, err := db.CopyFrom(ctx, pgx.Identifier{"consents"}, []string{"id", "citizen_id", "kind", "purpose", "controller", "recipient",
@@ -50,6 +52,9 @@ func BenchmarkAuthorize(b *testing.B) {
 		b.Fatal(err)
 	}
 	if _, err := db.CopyFrom(ctx, pgx.Identifier{"consent_events"}, []string{"consent_id", "kind", "method"}, pgx.CopyFromRows(events)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.CopyFrom(ctx, pgx.Identifier{"consent_state"}, []string{"consent_id", "status"}, pgx.CopyFromRows(states)); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := db.Exec(ctx, "ANALYZE"); err != nil {
@@ -90,6 +95,27 @@ func BenchmarkAuthorize(b *testing.B) {
 			var fields []byte
 			if err := tx.QueryRow(ctx, `SELECT id, fields FROM consents WHERE citizen_id = $1 AND purpose = $2 AND recipient = $3`,
 				citizen, "waste_bins", "abfallwirtschaft-landkreis").Scan(&id, &fields); err != nil {
+				b.Fatal(err)
+			}
+			_ = tx.Rollback(ctx)
+			lat = append(lat, time.Since(t0))
+		}
+		percentiles(b, lat)
+	})
+	// The log row Authorize writes, alone: what a transfer costs beyond the
+	// read even when nothing is checked.
+	b.Run("raw-log-insert", func(b *testing.B) {
+		lat := make([]time.Duration, 0, b.N)
+		for range b.N {
+			seq++
+			t0 := time.Now()
+			tx, err := db.Begin(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
+				VALUES ($1, $2, $3, 'waste_bins', 'abfallwirtschaft-landkreis', 'waste_bins', 'consent', 'cs-x', '["applicantId","newAddress"]')`,
+				fmt.Sprintf("t-raw-%d", seq), fmt.Sprintf("c-%d", rnd.IntN(citizens)), fmt.Sprintf("bench-%d", seq)); err != nil {
 				b.Fatal(err)
 			}
 			_ = tx.Rollback(ctx)

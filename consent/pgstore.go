@@ -144,6 +144,10 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 			id, r.ExpiresAt, r.Method); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `INSERT INTO consent_state (consent_id, status, valid_until) VALUES ($1, 'active', $2)`,
+			id, r.ExpiresAt); err != nil {
+			return err
+		}
 		if r.Kind == KindObjection {
 			var err error
 			withdrawn, err = withdrawProposals(ctx, tx, citizenID, "", "", "Sie haben proaktiven Angeboten widersprochen.")
@@ -257,13 +261,16 @@ func (s *Store) Withdraw(ctx context.Context, citizenID, id, method string) (Con
 	}
 	var withdrawn []Withdrawn
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		// The row lock orders this withdrawal against every transfer that
-		// relies on the consent (they take it FOR SHARE).
-		c, err := scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1 AND citizen_id = $2 FOR UPDATE`, id, citizenID))
+		c, err := scanConsent(tx.QueryRow(ctx, `SELECT `+consentColumns+` FROM consents WHERE id = $1 AND citizen_id = $2`, id, citizenID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
+			return err
+		}
+		// The lock on the state row orders this withdrawal against every
+		// transfer that relies on the consent (they take it FOR SHARE).
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM consent_state WHERE consent_id = $1 FOR UPDATE`, id); err != nil {
 			return err
 		}
 		h, err := history(ctx, tx, []string{id})
@@ -279,6 +286,9 @@ func (s *Store) Withdraw(ctx context.Context, citizenID, id, method string) (Con
 			return ErrExpired
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO consent_events (consent_id, kind, method) VALUES ($1, 'withdrawn', $2)`, id, method); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE consent_state SET status = 'withdrawn' WHERE consent_id = $1`, id); err != nil {
 			return err
 		}
 		switch c.Kind {
@@ -334,27 +344,12 @@ func (s *Store) OffersAllowed(ctx context.Context, citizenID string, optIn bool)
 	if optIn {
 		kind = KindOffers
 	}
-	rows, err := s.db.Query(ctx, `SELECT c.id, e.kind, e.valid_until FROM consents c
-		JOIN LATERAL (SELECT kind, valid_until FROM consent_events WHERE consent_id = c.id ORDER BY id DESC LIMIT 1) e ON true
-		WHERE c.citizen_id = $1 AND c.kind = $2`, citizenID, kind)
+	var active bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM consents c JOIN consent_state s ON s.consent_id = c.id
+		WHERE c.citizen_id = $1 AND c.kind = $2 AND s.status = 'active' AND (s.valid_until IS NULL OR s.valid_until > $3))`,
+		citizenID, kind, s.Clock()).Scan(&active)
 	if err != nil {
 		return false, fmt.Errorf("consent: offers allowed: %w", err)
-	}
-	defer rows.Close()
-	active := false
-	now := s.Clock()
-	for rows.Next() {
-		var id, last string
-		var until *time.Time
-		if err := rows.Scan(&id, &last, &until); err != nil {
-			return false, err
-		}
-		if (last == "given" || last == "renewed") && (until == nil || until.After(now)) {
-			active = true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return false, err
 	}
 	if optIn {
 		return active, nil
@@ -365,10 +360,11 @@ func (s *Store) OffersAllowed(ctx context.Context, citizenID string, optIn bool)
 // ExpireDue appends an expired event to every consent whose validity has
 // passed, so the expiry shows in its history. It returns how many.
 func (s *Store) ExpireDue(ctx context.Context) (int, error) {
-	tag, err := s.db.Exec(ctx, `INSERT INTO consent_events (consent_id, kind, method)
-		SELECT c.id, 'expired', 'validity' FROM consents c
-		JOIN LATERAL (SELECT kind, valid_until FROM consent_events WHERE consent_id = c.id ORDER BY id DESC LIMIT 1) e ON true
-		WHERE e.kind IN ('given', 'renewed') AND e.valid_until IS NOT NULL AND e.valid_until <= $1`, s.Clock())
+	tag, err := s.db.Exec(ctx, `WITH due AS (
+			UPDATE consent_state SET status = 'expired'
+			WHERE status = 'active' AND valid_until IS NOT NULL AND valid_until <= $1
+			RETURNING consent_id)
+		INSERT INTO consent_events (consent_id, kind, method) SELECT consent_id, 'expired', 'validity' FROM due`, s.Clock())
 	if err != nil {
 		return 0, fmt.Errorf("consent: expire: %w", err)
 	}
@@ -392,57 +388,73 @@ func (s *Store) Authorize(ctx context.Context, tx pgx.Tx, t Transfer) (Record, e
 	if !d.Allow {
 		return Record{}, fmt.Errorf("%w: %s", ErrPolicyDenied, strings.Join(d.Reasons, ", "))
 	}
-	basis := t.BasisReference
-	if t.BasisKind != "law" {
-		ids, err := s.covering(ctx, tx, t)
-		if err != nil {
-			return Record{}, err
-		}
-		basis = strings.Join(ids, ",")
-	}
 	id := transferID(t)
 	fields, _ := json.Marshal(t.Fields)
+	rec := Record{ID: id, CitizenID: t.CitizenID, ProposalID: t.ProposalID, Service: t.Service,
+		Recipient: t.Recipient, Purpose: t.Purpose, BasisKind: t.BasisKind, Fields: t.Fields}
 	var at time.Time
-	err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
-		VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,$7,$8,$9) ON CONFLICT (id) DO NOTHING RETURNING at`,
-		id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, t.BasisKind, basis, fields).Scan(&at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Logged before: the proposal's transfer happened once already.
-		rec, err := getTransfer(ctx, tx, id)
-		if err != nil {
-			return Record{}, fmt.Errorf("consent: authorize: %w", err)
+	if t.BasisKind == "law" {
+		rec.Basis = t.BasisReference
+		err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
+			VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,'law',$7,$8) ON CONFLICT (id) DO NOTHING RETURNING at`,
+			id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, t.BasisReference, fields).Scan(&at)
+	} else {
+		// The common case in one statement: one active consent covers every
+		// field. Its state row is locked FOR SHARE; if a withdrawal changed
+		// it while we waited, PostgreSQL re-checks the new state and skips it.
+		err = tx.QueryRow(ctx, `WITH cover AS (
+				SELECT c.id FROM consents c JOIN consent_state st ON st.consent_id = c.id
+				WHERE c.citizen_id = $2 AND c.purpose = $4 AND c.recipient = $5 AND c.kind IN ('proposal', 'standing')
+				  AND st.status = 'active' AND (st.valid_until IS NULL OR st.valid_until > $8) AND c.fields @> $7
+				ORDER BY c.id LIMIT 1
+				FOR SHARE OF st)
+			INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
+			SELECT $1, $2, NULLIF($3,''), $4, $5, $6, 'consent', cover.id, $7 FROM cover
+			ON CONFLICT (id) DO NOTHING RETURNING at, basis_reference`,
+			id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, fields, s.Clock()).Scan(&at, &rec.Basis)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if prev, perr := getTransfer(ctx, tx, id); perr == nil {
+				return prev, nil // logged before: the proposal's transfer happened once already
+			}
+			// Several consents together (an optional-data consent beside
+			// the proposal's), or none.
+			ids, cerr := s.covering(ctx, tx, t)
+			if cerr != nil {
+				return Record{}, cerr
+			}
+			rec.Basis = strings.Join(ids, ",")
+			err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
+				VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,'consent',$7,$8) RETURNING at`,
+				id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, rec.Basis, fields).Scan(&at)
 		}
-		return rec, nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) { // a law-based transfer logged before
+		prev, perr := getTransfer(ctx, tx, id)
+		if perr != nil {
+			return Record{}, fmt.Errorf("consent: authorize: %w", perr)
+		}
+		return prev, nil
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("consent: log transfer: %w", err)
 	}
-	return Record{ID: id, CitizenID: t.CitizenID, ProposalID: t.ProposalID, Service: t.Service, At: at.UTC(),
-		Recipient: t.Recipient, Purpose: t.Purpose, Basis: basis, BasisKind: t.BasisKind, Fields: t.Fields}, nil
+	rec.At = at.UTC()
+	return rec, nil
 }
 
-// covering locks the citizen's consents for the purpose and recipient and
-// returns the ids of the active ones that together cover every field.
-//
-// The lock and the history read go out as one batch of two statements: the
-// second starts after the first has its locks, with a new snapshot, so a
-// withdrawal that committed while we waited for the lock is visible, and it
-// costs one round trip.
+// covering locks the state of the citizen's consents for the purpose and
+// recipient and returns the ids of the active ones that together cover
+// every field.
 func (s *Store) covering(ctx context.Context, tx pgx.Tx, t Transfer) ([]string, error) {
-	b := &pgx.Batch{}
-	b.Queue(`SELECT id, fields FROM consents
-		WHERE citizen_id = $1 AND purpose = $2 AND recipient = $3 AND kind IN ('proposal', 'standing', 'optional-data')
-		ORDER BY id FOR SHARE`, t.CitizenID, t.Service, t.Recipient)
-	b.Queue(`SELECT e.consent_id, e.kind, e.at, e.valid_until, e.method FROM consent_events e JOIN consents c ON c.id = e.consent_id
-		WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3 ORDER BY e.id`, t.CitizenID, t.Service, t.Recipient)
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	rows, err := br.Query()
+	rows, err := tx.Query(ctx, `SELECT c.id, c.fields FROM consents c JOIN consent_state st ON st.consent_id = c.id
+		WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3 AND c.kind IN ('proposal', 'standing', 'optional-data')
+		  AND st.status = 'active' AND (st.valid_until IS NULL OR st.valid_until > $4)
+		ORDER BY c.id FOR SHARE OF st`, t.CitizenID, t.Service, t.Recipient, s.Clock())
 	if err != nil {
 		return nil, fmt.Errorf("consent: authorize: %w", err)
 	}
-	locked := map[string][]string{}
-	var order []string
+	covered := map[string]bool{}
+	var used []string
 	for rows.Next() {
 		var id string
 		var raw []byte
@@ -452,45 +464,8 @@ func (s *Store) covering(ctx context.Context, tx pgx.Tx, t Transfer) ([]string, 
 		}
 		var fields []string
 		_ = json.Unmarshal(raw, &fields)
-		locked[id] = fields
-		order = append(order, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("consent: authorize: %w", err)
-	}
-	rows, err = br.Query()
-	if err != nil {
-		return nil, fmt.Errorf("consent: authorize: %w", err)
-	}
-	h := map[string][]Event{}
-	for rows.Next() {
-		var id string
-		var e Event
-		if err := rows.Scan(&id, &e.Kind, &e.At, &e.ValidUntil, &e.Method); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		h[id] = append(h[id], e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("consent: authorize: %w", err)
-	}
-	if len(order) == 0 {
-		return nil, ErrNoConsent
-	}
-	now := s.Clock()
-	covered := map[string]bool{}
-	var used []string
-	for _, id := range order { // only consents we hold a lock on count
-		cs := Consent{History: h[id]}
-		cs.derive(now)
-		if cs.Status != StatusActive {
-			continue
-		}
 		useful := false
-		for _, f := range locked[id] {
+		for _, f := range fields {
 			if slices.Contains(t.Fields, f) && !covered[f] {
 				covered[f], useful = true, true
 			}
@@ -498,6 +473,10 @@ func (s *Store) covering(ctx context.Context, tx pgx.Tx, t Transfer) ([]string, 
 		if useful {
 			used = append(used, id)
 		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consent: authorize: %w", err)
 	}
 	for _, f := range t.Fields {
 		if !covered[f] {

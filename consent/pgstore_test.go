@@ -219,8 +219,48 @@ func TestAuthorize(t *testing.T) {
 	if err != nil || len(log) != 2 {
 		t.Fatalf("transparency log: %+v %v", log, err)
 	}
+	bases := map[string]string{}
+	for _, r := range log {
+		bases[r.Service] = r.Basis
+		if len(r.Fields) == 0 || r.Recipient == "" || r.At.IsZero() {
+			t.Fatalf("log entry %+v", r)
+		}
+	}
+	if bases["vehicle_address"] != "§ 15 Abs. 1 FZV" || !strings.HasPrefix(bases["waste_bins"], "cs-") {
+		t.Fatalf("bases in the log: %v", bases)
+	}
 	if other, _ := s.Transfers(ctx, "c-2"); len(other) != 0 {
 		t.Fatalf("c-2 sees c-1's transfers")
+	}
+}
+
+// TestOptionalDataNeedsItsOwnConsent: salary data goes to the parental
+// allowance office only with a separate optional-data consent.
+func TestOptionalDataNeedsItsOwnConsent(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	main := consent.Request{Kind: consent.KindProposal, Purpose: "parental_allowance", Recipient: "elterngeldstelle-landkreis",
+		Fields: []string{"applicantId", "childId"}}
+	if _, _, err := s.Give(ctx, "c-1", main); err != nil {
+		t.Fatal(err)
+	}
+	tr := consent.Transfer{CitizenID: "c-1", ProposalID: "p-9", Service: "parental_allowance", Municipality: "03353022",
+		Recipient: "elterngeldstelle-landkreis", Purpose: "parental_allowance", BasisKind: "consent",
+		Fields: []string{"applicantId", "childId", "salary"}}
+	if _, err := authorize(ctx, s, db, tr); !errors.Is(err, consent.ErrNoConsent) {
+		t.Fatalf("salary without its consent: %v", err)
+	}
+	main.Fields = []string{"salary"}
+	if _, _, err := s.Give(ctx, "c-1", main); err == nil {
+		t.Fatal("salary accepted in an ordinary consent")
+	}
+	main.Kind = consent.KindOptionalData
+	if _, _, err := s.Give(ctx, "c-1", main); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := authorize(ctx, s, db, tr)
+	if err != nil || strings.Count(rec.Basis, "cs-") != 2 {
+		t.Fatalf("with both consents: %+v %v", rec, err)
 	}
 }
 

@@ -29,6 +29,18 @@ CREATE TABLE consent_events (
 );
 CREATE INDEX consent_events_consent ON consent_events (consent_id, id);
 
+-- The current state of each consent, kept in the same transaction as the
+-- event that changes it. The history stays the record; this row is what
+-- transfers lock: a withdrawal updates it, so a transfer waiting on the
+-- lock re-checks the new state (PostgreSQL re-evaluates a locked row that
+-- changed), and the two can never both win.
+CREATE TABLE consent_state (
+    consent_id   text PRIMARY KEY REFERENCES consents (id),
+    status       text NOT NULL CHECK (status IN ('active', 'withdrawn', 'expired')),
+    valid_until  timestamptz
+);
+CREATE INDEX consent_state_due ON consent_state (valid_until) WHERE status = 'active';
+
 CREATE FUNCTION refuse_history_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'consent history is append-only: % on % refused', TG_OP, TG_TABLE_NAME
