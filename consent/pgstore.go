@@ -563,3 +563,32 @@ func (s *Store) Receipt(ctx context.Context, citizenID, id string) (Receipt, err
 	sum := sha256.Sum256(body)
 	return Receipt{Consent: c, IssuedAt: s.Clock().UTC().Format(time.RFC3339), ContentHash: "sha256:" + hex.EncodeToString(sum[:])}, nil
 }
+
+// ForProposal returns the per-proposal consent given for a proposal, if any.
+func (s *Store) ForProposal(ctx context.Context, citizenID, proposalID string) (string, bool, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT id FROM consents WHERE citizen_id = $1 AND proposal_id = $2 AND kind = 'proposal'`,
+		citizenID, proposalID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("consent: for proposal: %w", err)
+	}
+	return id, true, nil
+}
+
+// StandingCovers reports whether an active standing consent lets the
+// service be applied for automatically with these fields.
+func (s *Store) StandingCovers(ctx context.Context, citizenID, service, recipient string, fields []string) (bool, error) {
+	raw, _ := json.Marshal(fields)
+	var ok bool
+	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM consents c JOIN consent_state st ON st.consent_id = c.id
+		WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3 AND c.kind = 'standing'
+		  AND st.status = 'active' AND (st.valid_until IS NULL OR st.valid_until > $5) AND c.fields @> $4)`,
+		citizenID, service, recipient, raw, s.Clock()).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("consent: standing: %w", err)
+	}
+	return ok, nil
+}

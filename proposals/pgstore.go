@@ -100,3 +100,36 @@ func (s *PGStore) GetForCitizen(ctx context.Context, citizenID, id string) (Prop
 func (s *PGStore) ListForLifeEvent(ctx context.Context, lifeEventID string) ([]Proposal, error) {
 	return s.list(ctx, `WHERE life_event_id = $1 ORDER BY created_at, id`, lifeEventID)
 }
+
+// final statuses never change again.
+var final = []string{string(StatusGranted), string(StatusRejected), string(StatusDeclined),
+	string(StatusExpired), string(StatusWithdrawn), string(StatusFailed)}
+
+// SetStatus moves the proposal to status unless it already reached a final
+// one, and reports whether it changed. Setting the same status again is a
+// no-op, so a retried step does nothing twice.
+func (s *PGStore) SetStatus(ctx context.Context, id string, status Status, reason string) (bool, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE proposals SET status = $2, status_reason = $3, updated_at = now()
+		WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4))`, id, status, reason, final)
+	if err != nil {
+		return false, fmt.Errorf("proposals: set status of %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ClaimExclusive claims an exclusive service of a life event for one
+// proposal: the first claim wins, and claiming again for the same proposal
+// still wins (a retried step).
+func (s *PGStore) ClaimExclusive(ctx context.Context, lifeEventID, service, proposalID string) (bool, error) {
+	var holder string
+	err := s.db.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO exclusive_claims (life_event_id, service, proposal_id) VALUES ($1, $2, $3)
+			ON CONFLICT DO NOTHING RETURNING proposal_id)
+		SELECT proposal_id FROM ins UNION ALL
+		SELECT proposal_id FROM exclusive_claims WHERE life_event_id = $1 AND service = $2 LIMIT 1`,
+		lifeEventID, service, proposalID).Scan(&holder)
+	if err != nil {
+		return false, fmt.Errorf("proposals: claim %s: %w", service, err)
+	}
+	return holder == proposalID, nil
+}

@@ -19,8 +19,9 @@ import (
 
 // Life event statuses as operators see them.
 const (
-	StatusReceived = "received"
-	StatusProposed = "proposed"
+	StatusReceived  = "received"
+	StatusProposed  = "proposed"
+	StatusCompleted = "completed"
 )
 
 // ProposalStore records proposals; creating an existing one is a no-op.
@@ -72,7 +73,21 @@ type Activities struct {
 	// Offers may be nil: then every citizen receives offers.
 	Offers      Offers
 	OffersOptIn bool
-	Now         func() time.Time
+	Statuses    StatusStore
+	Consents    Consents
+	Submissions Submissions
+	// TimeScale multiplies every duration of the journeys (deadlines,
+	// reminders, agency timeouts); 0 means 1.
+	TimeScale     float64
+	AgencyTimeout time.Duration
+	Now           func() time.Time
+}
+
+func (a *Activities) scaled(d time.Duration) time.Duration {
+	if a.TimeScale <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) * a.TimeScale)
 }
 
 // Candidate is one follow-up service for one citizen, with everything the
@@ -87,6 +102,11 @@ type Candidate struct {
 	Basis       proposals.Basis
 	Fields      []proposals.Field
 	DecideIn    time.Duration
+	// RemindBefore the deadline; 0 for no reminder.
+	RemindBefore time.Duration
+	Municipality string
+	AutoApply    bool
+	Exclusive    bool
 }
 
 // Notice tells a citizen about a service the system could not decide for
@@ -105,8 +125,9 @@ type Notice struct {
 
 // Resolution is what a life event leads to.
 type Resolution struct {
-	Candidates []Candidate
-	Notices    []Notice
+	Candidates    []Candidate
+	Notices       []Notice
+	AgencyTimeout time.Duration
 }
 
 // nonRetryable marks input that no retry can fix.
@@ -183,7 +204,7 @@ func (a *Activities) ResolveCandidates(ctx context.Context, in LifeEventInput) (
 	eventDoc := map[string]any{"type": e.Type, "data": toMap(e.Data())}
 	facts := map[string]registries.Facts{}
 	allowed := map[string]bool{}
-	var res Resolution
+	res := Resolution{AgencyTimeout: a.scaled(a.AgencyTimeout)}
 	for _, svc := range a.Policies.Catalog().TriggeredBy(e.Type) {
 		for _, sub := range audience(e, svc.Audience) {
 			ok, seen := allowed[sub.CitizenID]
@@ -241,7 +262,9 @@ func (a *Activities) ResolveCandidates(ctx context.Context, in LifeEventInput) (
 				LifeEventID: e.ID, CitizenID: sub.CitizenID, Service: svc.ID, ServiceName: svc.Name["de"],
 				Recipient: proposals.Recipient{ID: recipient.ID, Name: recipient.Name},
 				Purpose:   svc.Purpose, Basis: proposals.Basis{Kind: svc.Basis.Kind, Reference: svc.Basis.Reference},
-				DecideIn: time.Duration(svc.DecisionDays) * 24 * time.Hour,
+				DecideIn:     a.scaled(time.Duration(svc.DecisionDays) * 24 * time.Hour),
+				RemindBefore: a.scaled(time.Duration(svc.ReminderDays) * 24 * time.Hour),
+				Municipality: municipality, AutoApply: svc.AutoApply, Exclusive: svc.Exclusive,
 			}
 			allowed := map[string]bool{}
 			for _, name := range d.Fields {

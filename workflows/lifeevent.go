@@ -7,6 +7,10 @@ package workflows
 import (
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/lifeevents/lifeevents/proposals"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -30,6 +34,8 @@ type LifeEventInput struct {
 // LifeEventResult says what the journey produced.
 type LifeEventResult struct {
 	Proposals []string
+	// Final statuses of the proposals, in the same order.
+	Final []string
 }
 
 // LifeEvent resolves the follow-up services of one life event and records a
@@ -63,6 +69,33 @@ func LifeEvent(ctx workflow.Context, in LifeEventInput) (LifeEventResult, error)
 		}
 	}
 	if err := workflow.ExecuteActivity(ctx, a.RecordLifeEvent, in, StatusProposed).Get(ctx, nil); err != nil {
+		return res, err
+	}
+
+	// One Proposal workflow per candidate carries it to its end.
+	var children []workflow.ChildWorkflowFuture
+	for i, c := range resolved.Candidates {
+		var siblings []string
+		if c.Exclusive {
+			for j, o := range resolved.Candidates {
+				if j != i && o.Service == c.Service {
+					siblings = append(siblings, res.Proposals[j])
+				}
+			}
+		}
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:            ProposalWorkflowID(res.Proposals[i]),
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		})
+		children = append(children, workflow.ExecuteChildWorkflow(cctx, Proposal,
+			ProposalInput{Candidate: c, Siblings: siblings, AgencyTimeout: resolved.AgencyTimeout}))
+	}
+	for _, ch := range children {
+		var st proposals.Status
+		_ = ch.Get(ctx, &st) // a failed proposal has recorded its own status
+		res.Final = append(res.Final, string(st))
+	}
+	if err := workflow.ExecuteActivity(ctx, a.RecordLifeEvent, in, StatusCompleted).Get(ctx, nil); err != nil {
 		return res, err
 	}
 	return res, nil

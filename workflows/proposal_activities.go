@@ -1,0 +1,174 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeevents/lifeevents/agencies"
+	"github.com/lifeevents/lifeevents/consent"
+	"github.com/lifeevents/lifeevents/inbox"
+	"github.com/lifeevents/lifeevents/proposals"
+)
+
+// ErrTypeNoBasis marks a transfer refused at the moment of transfer: the
+// consent was withdrawn or the policy changed after the citizen accepted.
+const ErrTypeNoBasis = "no_basis_for_transfer"
+
+// StatusStore moves proposals through their statuses.
+type StatusStore interface {
+	SetStatus(ctx context.Context, id string, status proposals.Status, reason string) (bool, error)
+	ClaimExclusive(ctx context.Context, lifeEventID, service, proposalID string) (bool, error)
+}
+
+// Consents gives the per-proposal consent and knows standing ones.
+type Consents interface {
+	Give(ctx context.Context, citizenID string, r consent.Request) (consent.Consent, []consent.Withdrawn, error)
+	ForProposal(ctx context.Context, citizenID, proposalID string) (string, bool, error)
+	StandingCovers(ctx context.Context, citizenID, service, recipient string, fields []string) (bool, error)
+}
+
+// Submissions authorise, log and record a transfer to an agency.
+type Submissions interface {
+	Submit(ctx context.Context, t consent.Transfer, application any) (agencies.Submission, error)
+}
+
+// StatusChange is a proposal reaching a new status.
+type StatusChange struct {
+	Candidate Candidate
+	Status    proposals.Status
+	Reason    string
+}
+
+// AcceptRequest records the citizen's acceptance.
+type AcceptRequest struct {
+	Candidate Candidate
+	Automatic bool
+}
+
+func fieldNames(fs []proposals.Field) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Name
+	}
+	return out
+}
+
+// AutoApply reports whether the service may be applied for without asking:
+// the catalog allows it and a standing consent covers the preview.
+func (a *Activities) AutoApply(ctx context.Context, c Candidate) (bool, error) {
+	if !c.AutoApply || c.Basis.Kind != "consent" || a.Consents == nil {
+		return false, nil
+	}
+	return a.Consents.StandingCovers(ctx, c.CitizenID, c.Service, c.Recipient.ID, fieldNames(c.Fields))
+}
+
+// Remind tells the citizen the deadline is near.
+func (a *Activities) Remind(ctx context.Context, c Candidate) error {
+	id := proposalID(c)
+	return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, "reminder"), CitizenID: c.CitizenID, Kind: "reminder", ProposalID: id,
+		Subject: "Erinnerung: " + c.ServiceName,
+		Body:    "Ihr Vorschlag „" + c.ServiceName + "“ wartet noch auf Ihre Entscheidung; bald läuft die Frist ab."})
+}
+
+// Escalate tells the citizen (and the logs) that an agency is late.
+func (a *Activities) Escalate(ctx context.Context, c Candidate) error {
+	id := proposalID(c)
+	return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, "escalated"), CitizenID: c.CitizenID, Kind: "escalation", ProposalID: id,
+		Subject: c.ServiceName + ": die Behörde hat noch nicht geantwortet",
+		Body:    c.Recipient.Name + " hat Ihren Antrag noch nicht beschieden. Wir haben nachgefragt und melden uns, sobald eine Antwort da ist."})
+}
+
+var statusText = map[proposals.Status]string{
+	proposals.StatusDeclined:  "Sie haben den Vorschlag abgelehnt. Es werden keine Daten übermittelt.",
+	proposals.StatusExpired:   "Die Frist ist abgelaufen. Es werden keine Daten übermittelt; Sie können den Antrag weiterhin selbst stellen.",
+	proposals.StatusWithdrawn: "Der Vorschlag wurde zurückgezogen. Es werden keine Daten übermittelt.",
+	proposals.StatusGranted:   "Ihr Antrag wurde bewilligt.",
+	proposals.StatusRejected:  "Ihr Antrag wurde abgelehnt.",
+	proposals.StatusFailed:    "Ihr Antrag konnte nicht abgeschlossen werden.",
+}
+
+// SetStatus records the proposal's new status and tells the citizen.
+func (a *Activities) SetStatus(ctx context.Context, ch StatusChange) error {
+	id := proposalID(ch.Candidate)
+	if _, err := a.Statuses.SetStatus(ctx, id, ch.Status, ch.Reason); err != nil {
+		return err
+	}
+	body := statusText[ch.Status]
+	switch ch.Reason {
+	case "sibling_accepted":
+		body = "Der andere Elternteil hat " + ch.Candidate.ServiceName + " bereits beantragt; diese Leistung erhält nur ein Elternteil."
+	case "superseded":
+		body = "Eine neuere Meldung hat diesen Vorschlag ersetzt."
+	case "":
+	default:
+		if ch.Status == proposals.StatusRejected || ch.Status == proposals.StatusFailed {
+			body += " (" + ch.Reason + ")"
+		}
+	}
+	return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, string(ch.Status)), CitizenID: ch.Candidate.CitizenID, Kind: "status",
+		ProposalID: id, Subject: ch.Candidate.ServiceName + ": " + string(ch.Status), Body: body})
+}
+
+// ClaimExclusive claims an exclusive service for this proposal.
+func (a *Activities) ClaimExclusive(ctx context.Context, c Candidate) (bool, error) {
+	return a.Statuses.ClaimExclusive(ctx, c.LifeEventID, c.Service, proposalID(c))
+}
+
+// Accept records the acceptance: the per-proposal consent covering exactly
+// the preview's fields (where the service rests on consent) and the status.
+func (a *Activities) Accept(ctx context.Context, r AcceptRequest) error {
+	c := r.Candidate
+	id := proposalID(c)
+	if c.Basis.Kind == "consent" && !r.Automatic {
+		_, exists, err := a.Consents.ForProposal(ctx, c.CitizenID, id)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			_, _, err := a.Consents.Give(ctx, c.CitizenID, consent.Request{Kind: consent.KindProposal, Purpose: c.Service,
+				Recipient: c.Recipient.ID, Fields: fieldNames(c.Fields), ProposalID: id, Method: "proposal-accept"})
+			var inv *consent.InvalidError
+			if errors.As(err, &inv) {
+				return temporal.NewNonRetryableApplicationError(inv.Error(), "invalid_consent", err)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := a.Statuses.SetStatus(ctx, id, proposals.StatusAccepted, ""); err != nil {
+		return err
+	}
+	if r.Automatic {
+		return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, "auto"), CitizenID: c.CitizenID, Kind: "automatic", ProposalID: id,
+			Subject: c.ServiceName + " automatisch beantragt",
+			Body:    "Auf Grund Ihrer dauerhaften Einwilligung haben wir " + c.ServiceName + " für Sie beantragt. Sie können die Einwilligung jederzeit widerrufen."})
+	}
+	return nil
+}
+
+// Submit transfers the pre-filled application to the agency: consent and
+// policy are checked again at this moment, and the transfer is logged, in
+// the transaction that records the submission.
+func (a *Activities) Submit(ctx context.Context, c Candidate) (bool, error) {
+	id := proposalID(c)
+	values := map[string]any{}
+	for _, f := range c.Fields {
+		values[f.Name] = f.Value
+	}
+	_, err := a.Submissions.Submit(ctx, consent.Transfer{
+		CitizenID: c.CitizenID, ProposalID: id, Service: c.Service, Municipality: c.Municipality,
+		Recipient: c.Recipient.ID, Purpose: c.Service, BasisKind: c.Basis.Kind, BasisReference: c.Basis.Reference,
+		Fields: fieldNames(c.Fields),
+	}, map[string]any{"proposalId": id, "service": c.Service, "citizenId": c.CitizenID, "fields": values})
+	if errors.Is(err, consent.ErrNoConsent) || errors.Is(err, consent.ErrPolicyDenied) {
+		return false, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNoBasis, err)
+	}
+	if err != nil {
+		return false, fmt.Errorf("submit: %w", err)
+	}
+	return true, nil
+}
