@@ -93,12 +93,35 @@ func TestWalkingSkeleton(t *testing.T) {
 		t.Fatalf("describe namespace: %v", err)
 	}
 	nc.Close()
-	desc, err := tc.DescribeWorkflowExecution(context.Background(), "lifeevent/e2e-move-1", "")
-	if err != nil {
-		t.Fatal(err)
+	// The journey runs on: one Proposal workflow per proposal awaits the
+	// citizen's decision.
+	for _, id := range []string{"lifeevent/e2e-move-1", "proposal/" + proposalID} {
+		desc, err := tc.DescribeWorkflowExecution(context.Background(), id, "")
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if st := desc.WorkflowExecutionInfo.GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("%s: status %v", id, st)
+		}
 	}
-	if st := desc.WorkflowExecutionInfo.GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		t.Fatalf("workflow status %v", st)
+	// Its history holds no personal data in plaintext: payloads are
+	// encrypted by the codec.
+	for _, id := range []string{"lifeevent/e2e-move-1", "proposal/" + proposalID} {
+		it := tc.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		var raw []byte
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := ev.Marshal()
+			raw = append(raw, b...)
+		}
+		for _, secret := range []string{"c-1001", "c-1002", "Am Markt", "Lindenweg", "Erika", "Mustermann", "WL-EM"} {
+			if strings.Contains(string(raw), secret) {
+				t.Fatalf("history of %s holds %q in plaintext", id, secret)
+			}
+		}
 	}
 	tc.Close()
 

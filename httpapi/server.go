@@ -56,9 +56,14 @@ type Deps struct {
 	Messages    MessageReader
 	Consents    Consents
 	Withdrawals WithdrawalNotifier
-	Checks      []Check
-	Metrics     *prometheus.Registry
-	Log         *slog.Logger
+	Journeys    Journeys
+	Submissions Submissions
+	// Codec, when set, is served at /codec for operators: the stock
+	// temporal CLI and UI decode encrypted histories through it.
+	Codec   http.Handler
+	Checks  []Check
+	Metrics *prometheus.Registry
+	Log     *slog.Logger
 }
 
 // Server is the HTTP handler of the whole API.
@@ -92,6 +97,17 @@ func New(d Deps) *Server {
 		s.handle("GET /api/v1/policies", s.require(policy, s.getPolicies))
 		s.handle("PUT /api/v1/policies", s.require(policy, s.putPolicies))
 		s.handle("POST /api/v1/policies/eval", s.require(policy, s.evalPolicy))
+	}
+	if d.Journeys != nil {
+		s.handle("POST /api/v1/me/proposals/{id}/decision", s.require(citizen, s.decide))
+	}
+	if d.Submissions != nil && d.Journeys != nil {
+		s.handle("GET /api/v1/agency/submissions", s.require(agency, s.listSubmissions))
+		s.handle("POST /api/v1/agency/submissions/{id}/result", s.require(agency, s.submissionResult))
+	}
+	if d.Codec != nil {
+		codec := http.StripPrefix("/codec", d.Codec)
+		s.handle("POST /codec/", s.require(operator, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) { codec.ServeHTTP(w, r) }))
 	}
 	if d.Consents != nil {
 		s.handle("GET /api/v1/me/consents", s.require(citizen, s.listMyConsents))

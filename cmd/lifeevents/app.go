@@ -17,9 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/segmentio/kafka-go"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/lifeevents/lifeevents/agencies"
+	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/consent"
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/httpapi"
@@ -41,9 +44,12 @@ type app struct {
 	tc     client.Client
 	engine *policies.Engine
 	checks []httpapi.Check
+	codec  *codec.AESGCM
 	// district settings
-	offersOptIn bool
-	retention   time.Duration
+	offersOptIn   bool
+	retention     time.Duration
+	timeScale     float64
+	agencyTimeout time.Duration
 
 	mu    sync.Mutex
 	stops []func()
@@ -105,11 +111,15 @@ func (a *app) usePostgres(pool *pgxpool.Pool) {
 }
 
 func (a *app) dialTemporal(ctx context.Context, hostPort, namespace string) error {
-	tc, err := client.DialContext(ctx, client.Options{
+	opts := client.Options{
 		HostPort:  hostPort,
 		Namespace: namespace,
 		Logger:    sdklog.NewStructuredLogger(a.log.With("component", "temporal-sdk")),
-	})
+	}
+	if a.codec != nil {
+		opts.DataConverter = a.codec.DataConverter()
+	}
+	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("temporal at %s: %w", hostPort, err)
 	}
@@ -163,6 +173,28 @@ func (a *app) loadPolicies(ctx context.Context, dir string) error {
 	return nil
 }
 
+func (a *app) codecHandler() http.Handler {
+	if a.codec == nil {
+		return nil
+	}
+	return converter.NewPayloadCodecHTTPHandler(a.codec)
+}
+
+// startSampleAgencies runs the agency simulators of dev mode.
+func (a *app) startSampleAgencies(delay time.Duration) {
+	sim := &agencies.Simulator{
+		Store: agencies.NewPGStore(a.pool, a.consents()),
+		Notify: func(ctx context.Context, proposalID, status, note string) error {
+			return workflows.Journeys{Client: a.tc}.AgencyResult(ctx, proposalID, status, note)
+		},
+		Delay: delay, Log: a.log.With("component", "sample-agencies"),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sim.Run(ctx) }()
+	a.onStop(func() { cancel(); <-done })
+}
+
 func (a *app) consents() *consent.Store {
 	return consent.NewStore(a.pool, a.engine, "Landkreis (sample district)")
 }
@@ -198,16 +230,23 @@ func (a *app) startSweeper() {
 func (a *app) startWorker() error {
 	w := worker.New(a.tc, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.LifeEvent)
+	w.RegisterWorkflow(workflows.Proposal)
+	consents := a.consents()
 	w.RegisterActivity(&workflows.Activities{
-		Proposals:   proposals.NewPGStore(a.pool),
-		Events:      events.NewPGStatusLog(a.pool),
-		Policies:    a.engine,
-		Decisions:   policies.NewPGDecisionLog(a.pool),
-		Registry:    registries.NewPG(a.pool),
-		Inbox:       inbox.NewPGStore(a.pool),
-		Offers:      a.consents(),
-		OffersOptIn: a.offersOptIn,
-		Now:         time.Now,
+		Proposals:     proposals.NewPGStore(a.pool),
+		Events:        events.NewPGStatusLog(a.pool),
+		Policies:      a.engine,
+		Decisions:     policies.NewPGDecisionLog(a.pool),
+		Registry:      registries.NewPG(a.pool),
+		Inbox:         inbox.NewPGStore(a.pool),
+		Offers:        consents,
+		OffersOptIn:   a.offersOptIn,
+		Statuses:      proposals.NewPGStore(a.pool),
+		Consents:      consents,
+		Submissions:   agencies.NewPGStore(a.pool, consents),
+		TimeScale:     a.timeScale,
+		AgencyTimeout: a.agencyTimeout,
+		Now:           time.Now,
 	})
 	a.startSweeper()
 	if err := w.Start(); err != nil {
@@ -296,6 +335,10 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		Bundles:     policies.NewPGBundles(a.pool),
 		Messages:    inbox.NewPGStore(a.pool),
 		Consents:    a.consents(),
+		Withdrawals: workflows.Journeys{Client: a.tc},
+		Journeys:    workflows.Journeys{Client: a.tc},
+		Submissions: agencies.NewPGStore(a.pool, a.consents()),
+		Codec:       a.codecHandler(),
 		Checks:      a.checks,
 		Metrics:     a.reg,
 		Log:         a.log.With("component", "http"),

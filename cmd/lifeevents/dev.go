@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeevents/lifeevents/auth"
+	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/internal/devkafka"
 	"github.com/lifeevents/lifeevents/internal/devpg"
@@ -33,6 +34,7 @@ type devOptions struct {
 	pgPort       int
 	databaseURL  string
 	policiesDir  string
+	agencyDelay  time.Duration
 }
 
 func newDev(g *globals) *cobra.Command {
@@ -76,6 +78,8 @@ Stop with Ctrl-C.`,
 	f.StringVar(&o.policiesDir, "policies", "", "policy bundle folder (default: the bundle built into the binary)")
 	bindEnv(f, "policies", "LIFEEVENTS_POLICIES")
 	g.district.bind(f)
+	f.DurationVar(&o.agencyDelay, "agency-delay", 3*time.Second, "how long the sample agencies take to answer (scaled by --time-scale)")
+	bindEnv(f, "agency-delay", "LIFEEVENTS_AGENCY_DELAY")
 	return cmd
 }
 
@@ -141,7 +145,14 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 	brokers := []string{broker.Addr()}
 	a.watchKafka(brokers)
 
-	// Temporal.
+	// Temporal, with payloads encrypted by a key kept in the data dir.
+	key, err := codec.LoadOrCreateKey(filepath.Join(dir, codecKeyFile))
+	if err != nil {
+		return err
+	}
+	if a.codec, err = codec.New(key); err != nil {
+		return err
+	}
 	ts, err := devtemporal.Start(devtemporal.Options{
 		DatabaseFile: filepath.Join(dir, "temporal.db"), Address: o.temporalAddr, Logger: a.log,
 	})
@@ -169,6 +180,7 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 	if err := a.startWorker(); err != nil {
 		return err
 	}
+	a.startSampleAgencies(time.Duration(float64(o.agencyDelay) * a.timeScale))
 	a.startIngest(ctx, brokers)
 	a.serveHTTP(l, verifier, keySecret)
 
@@ -214,6 +226,7 @@ func seedRegistries(ctx context.Context, pool *pgxpool.Pool, a *app) error {
 
 const (
 	signingKeyFile = "jwt-signing-key.pem"
+	codecKeyFile   = "payload-codec-key"
 	kafkaKeyFile   = "kafka-key-secret"
 	lockFile       = "lock"
 )

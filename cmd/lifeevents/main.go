@@ -55,8 +55,10 @@ func (g *globals) logger() (*slog.Logger, error) {
 
 // district holds the settings a district decides for itself.
 type district struct {
-	offers    string
-	retention time.Duration
+	offers        string
+	retention     time.Duration
+	timeScale     float64
+	agencyTimeout time.Duration
 }
 
 func (d district) apply(a *app) error {
@@ -74,14 +76,29 @@ func (d district) apply(a *app) error {
 		return fmt.Errorf("--transfer-retention %s: at least 24h", d.retention)
 	}
 	a.retention = d.retention
+	if d.timeScale == 0 {
+		d.timeScale = 1
+	}
+	if d.timeScale < 0 || d.timeScale > 1000 {
+		return fmt.Errorf("--time-scale %g: use a factor above 0 (0.001 runs a month in about 43 minutes)", d.timeScale)
+	}
+	a.timeScale = d.timeScale
+	if d.agencyTimeout == 0 {
+		d.agencyTimeout = 14 * 24 * time.Hour
+	}
+	a.agencyTimeout = d.agencyTimeout
 	return nil
 }
 
 func (d *district) bind(f *pflag.FlagSet) {
 	f.StringVar(&d.offers, "offers", "opt-out", "proactive offers: opt-out (legal basis, citizens may object) or opt-in (only with consent)")
 	f.DurationVar(&d.retention, "transfer-retention", 2*365*24*time.Hour, "how long the transparency log keeps a transfer")
+	f.Float64Var(&d.timeScale, "time-scale", 1, "factor for every journey duration (deadlines, reminders, agency timeouts, sample agency delays)")
+	f.DurationVar(&d.agencyTimeout, "agency-timeout", 14*24*time.Hour, "how long to wait for an agency before escalating (scaled)")
 	bindEnv(f, "offers", "LIFEEVENTS_OFFERS")
 	bindEnv(f, "transfer-retention", "LIFEEVENTS_TRANSFER_RETENTION")
+	bindEnv(f, "time-scale", "LIFEEVENTS_TIME_SCALE")
+	bindEnv(f, "agency-timeout", "LIFEEVENTS_AGENCY_TIMEOUT")
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

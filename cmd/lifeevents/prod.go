@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lifeevents/lifeevents/auth"
+	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/httpapi"
 	"github.com/lifeevents/lifeevents/postgres"
 )
@@ -23,6 +24,7 @@ type cluster struct {
 	jwksURL           string
 	keySecret         string
 	policiesDir       string
+	codecKey          string
 }
 
 func (c *cluster) bindPolicies(f *pflag.FlagSet) {
@@ -36,6 +38,8 @@ func (c *cluster) bindDatabase(f *pflag.FlagSet) {
 }
 
 func (c *cluster) bindTemporal(f *pflag.FlagSet) {
+	f.StringVar(&c.codecKey, "codec-key", "", "64 hex digits: the AES-GCM key that encrypts workflow payloads")
+	bindEnv(f, "codec-key", "LIFEEVENTS_CODEC_KEY")
 	f.StringVar(&c.temporalAddress, "temporal-address", "", "Temporal frontend host:port")
 	f.StringVar(&c.temporalNamespace, "temporal-namespace", "default", "Temporal namespace")
 	bindEnv(f, "temporal-address", "TEMPORAL_ADDRESS")
@@ -81,6 +85,20 @@ func (c *cluster) verifier(ctx context.Context) (httpapi.TokenVerifier, error) {
 	return nil, errors.New("--jwt-public-key or --jwks-url is required to verify API tokens")
 }
 
+// useCodec sets up payload encryption: every process that talks to
+// Temporal must hold the same key.
+func (c *cluster) useCodec(a *app) error {
+	if c.codecKey == "" {
+		return errors.New("--codec-key is required: workflow payloads hold personal data and are encrypted")
+	}
+	key, err := codec.ParseKey(c.codecKey)
+	if err != nil {
+		return err
+	}
+	a.codec, err = codec.New(key)
+	return err
+}
+
 func (c *cluster) openPostgres(ctx context.Context, a *app) error {
 	pool, err := postgres.Open(ctx, c.databaseURL)
 	if err != nil {
@@ -91,13 +109,16 @@ func (c *cluster) openPostgres(ctx context.Context, a *app) error {
 }
 
 // runProcess starts a production process with start and waits for a signal.
-func runProcess(ctx context.Context, g *globals, name string, start func(*app) error) error {
+func runProcess(ctx context.Context, g *globals, c *cluster, name string, start func(*app) error) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
 	}
 	a := newApp(log)
 	if err := g.district.apply(a); err != nil {
+		return err
+	}
+	if err := c.useCodec(a); err != nil {
 		return err
 	}
 	if err := start(a); err != nil {
@@ -126,7 +147,7 @@ func newServe(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			return runProcess(ctx, g, "serve", func(a *app) error {
+			return runProcess(ctx, g, &c, "serve", func(a *app) error {
 				v, err := c.verifier(ctx)
 				if err != nil {
 					return err
@@ -170,7 +191,7 @@ func newWorker(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			return runProcess(ctx, g, "worker", func(a *app) error {
+			return runProcess(ctx, g, &c, "worker", func(a *app) error {
 				if err := c.openPostgres(ctx, a); err != nil {
 					return err
 				}
@@ -202,7 +223,7 @@ func newIngest(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			return runProcess(ctx, g, "ingest", func(a *app) error {
+			return runProcess(ctx, g, &c, "ingest", func(a *app) error {
 				if err := c.openPostgres(ctx, a); err != nil {
 					return err
 				}

@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitStatuses polls the citizen's proposals until every one has left the
+// given statuses, and returns service → status.
+func (p *devProc) waitStatuses(token string, transient ...string) map[string]string {
+	p.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var l proposalList
+		p.get("/api/v1/me/proposals", token, &l)
+		out := map[string]string{}
+		busy := false
+		for _, it := range l.Items {
+			out[it.Service] = it.Status
+			for _, s := range transient {
+				busy = busy || it.Status == s
+			}
+		}
+		if !busy && len(out) > 0 {
+			return out
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("proposals still in %v after 90s: %v", transient, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestJourneys: the move journey and the birth journey, through the API,
+// to final statuses with the sample agencies answering.
+func TestJourneys(t *testing.T) {
+	dev := startDev(t, dataDir(t), newPorts(t), "LIFEEVENTS_AGENCY_DELAY=300ms")
+	erika := dev.token("c-1001", "citizen")
+	max := dev.token("c-1003", "citizen")
+
+	// The move: Erika accepts three proposals and declines the dog tax.
+	dev.emit(event(t, "move.json", "journey-move"))
+	var list proposalList
+	list = dev.waitProposals(erika, 4)
+	decisions := map[string]string{"parking_permit": "accept", "waste_bins": "accept", "vehicle_address": "accept", "dog_tax": "decline"}
+	for _, p := range list.Items {
+		var res struct{ Status string }
+		if code := dev.post("/api/v1/me/proposals/"+p.ID+"/decision", erika, map[string]string{"decision": decisions[p.Service]}, &res); code != http.StatusOK {
+			t.Fatalf("decide %s: %d", p.Service, code)
+		}
+		if code := dev.post("/api/v1/me/proposals/"+p.ID+"/decision", erika, map[string]string{"decision": "accept"}, nil); code != http.StatusConflict {
+			t.Fatalf("deciding %s twice: %d", p.Service, code)
+		}
+		if code := dev.post("/api/v1/me/proposals/"+p.ID+"/decision", max, map[string]string{"decision": "accept"}, nil); code != http.StatusNotFound {
+			t.Fatalf("Max deciding Erika's %s: %d", p.Service, code)
+		}
+	}
+	got := dev.waitStatuses(erika, "pending", "accepted", "submitted")
+	want := map[string]string{"parking_permit": "granted", "waste_bins": "granted", "vehicle_address": "granted", "dog_tax": "declined"}
+	for svc, st := range want {
+		if got[svc] != st {
+			t.Fatalf("move journey: %v, want %v", got, want)
+		}
+	}
+	var transfers struct {
+		Items []struct {
+			Recipient string   `json:"recipient"`
+			Basis     string   `json:"basis"`
+			Fields    []string `json:"fields"`
+		} `json:"items"`
+	}
+	dev.get("/api/v1/me/transfers", erika, &transfers)
+	if len(transfers.Items) != 3 {
+		t.Fatalf("transfers: %+v", transfers)
+	}
+
+	// The birth: both parents are offered the trio; Erika accepts child
+	// benefit first, so Max's is withdrawn; Max accepts parental allowance.
+	dev.emit(event(t, "birth.json", "journey-birth"))
+	dev.waitProposals(max, 3)
+	var erikas, maxs proposalList
+	dev.get("/api/v1/me/proposals?status=pending", erika, &erikas)
+	dev.get("/api/v1/me/proposals?status=pending", max, &maxs)
+	find := func(l proposalList, svc string) string {
+		for _, p := range l.Items {
+			if p.Service == svc {
+				return p.ID
+			}
+		}
+		t.Fatalf("no pending %s in %+v", svc, l)
+		return ""
+	}
+	dev.post("/api/v1/me/proposals/"+find(erikas, "child_benefit")+"/decision", erika, map[string]string{"decision": "accept"}, nil)
+	dev.post("/api/v1/me/proposals/"+find(maxs, "parental_allowance")+"/decision", max, map[string]string{"decision": "accept"}, nil)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var l proposalList
+		dev.get("/api/v1/me/proposals?status=withdrawn", max, &l)
+		if len(l.Items) == 1 && l.Items[0].Service == "child_benefit" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Max's child benefit was not withdrawn: %+v", l)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		var l proposalList
+		dev.get("/api/v1/me/proposals?status=granted", max, &l)
+		if len(l.Items) == 1 && l.Items[0].Service == "parental_allowance" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Max's parental allowance not granted: %+v", l)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// An agency sees only its own submissions.
+	var subs struct {
+		Items []struct {
+			Agency string `json:"agency"`
+		} `json:"items"`
+	}
+	if code := dev.get("/api/v1/agency/submissions", dev.token("fk", "agency:familienkasse"), &subs); code != http.StatusOK || len(subs.Items) != 1 || subs.Items[0].Agency != "familienkasse" {
+		t.Fatalf("familienkasse submissions: %d %+v", code, subs)
+	}
+	if code := dev.get("/api/v1/agency/submissions", erika, nil); code != http.StatusForbidden {
+		t.Fatalf("citizen on the agency route: %d", code)
+	}
+	dev.kill(syscall.SIGTERM)
+}

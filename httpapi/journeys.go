@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/lifeevents/lifeevents/agencies"
+	"github.com/lifeevents/lifeevents/auth"
+	"github.com/lifeevents/lifeevents/proposals"
+	"github.com/lifeevents/lifeevents/workflows"
+)
+
+// Journeys delivers decisions and agency results to running journeys.
+type Journeys interface {
+	Decide(ctx context.Context, citizenID, proposalID, decision string) (proposals.Status, error)
+	AgencyResult(ctx context.Context, proposalID, status, note string) error
+}
+
+// Submissions are the applications agencies pull and answer.
+type Submissions interface {
+	ListForAgency(ctx context.Context, agency, status string) ([]agencies.Submission, error)
+	Result(ctx context.Context, agency, id, status, note string) (agencies.Submission, error)
+}
+
+func agency(p auth.Principal) bool { return len(p.Agencies()) > 0 }
+
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	var req struct {
+		Decision string `json:"decision"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || (req.Decision != "accept" && req.Decision != "decline") {
+		writeError(w, http.StatusBadRequest, "invalid_decision", `expected {"decision":"accept"} or {"decision":"decline"}`)
+		return
+	}
+	id := r.PathValue("id")
+	current, err := s.deps.Proposals.GetForCitizen(r.Context(), p.Subject, id)
+	if errors.Is(err, proposals.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	var status proposals.Status
+	for attempt := 0; ; attempt++ {
+		status, err = s.deps.Journeys.Decide(r.Context(), p.Subject, id, req.Decision)
+		// The proposal is stored a moment before its journey starts.
+		if !errors.Is(err, workflows.ErrNoProposal) || current.Status != proposals.StatusPending || attempt == 30 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	switch {
+	case errors.Is(err, workflows.ErrNoProposal):
+		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
+	case errors.Is(err, workflows.ErrNotPending):
+		writeError(w, http.StatusConflict, "not_pending", "this proposal has already been decided or has ended")
+	case errors.Is(err, workflows.ErrInvalidDecision):
+		writeError(w, http.StatusBadRequest, "invalid_decision", "decision must be accept or decline")
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status})
+	}
+}
+
+func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	status := r.URL.Query().Get("status")
+	if status != "" && status != "open" && status != "granted" && status != "rejected" {
+		writeError(w, http.StatusBadRequest, "invalid_status", "status must be open, granted or rejected")
+		return
+	}
+	var all []agencies.Submission
+	for _, a := range p.Agencies() {
+		items, err := s.deps.Submissions.ListForAgency(r.Context(), a, status)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		all = append(all, items...)
+	}
+	if all == nil {
+		all = []agencies.Submission{}
+	}
+	writeJSON(w, http.StatusOK, list[agencies.Submission]{Items: all})
+}
+
+func (s *Server) submissionResult(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	var req struct {
+		Status string `json:"status"`
+		Note   string `json:"note"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", `expected {"status":"granted"|"rejected","note":"…"}`)
+		return
+	}
+	id := r.PathValue("id")
+	var sub agencies.Submission
+	err := agencies.ErrNotFound
+	for _, a := range p.Agencies() { // an agency reaches only its own submissions
+		if sub, err = s.deps.Submissions.Result(r.Context(), a, id, req.Status, req.Note); !errors.Is(err, agencies.ErrNotFound) {
+			break
+		}
+	}
+	switch {
+	case errors.Is(err, agencies.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", "no such submission")
+		return
+	case errors.Is(err, agencies.ErrDecided):
+		writeError(w, http.StatusConflict, "already_decided", "this submission already has a result")
+		return
+	case errors.Is(err, agencies.ErrBadResult):
+		writeError(w, http.StatusUnprocessableEntity, "invalid_result", "status must be granted or rejected")
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	if err := s.deps.Journeys.AgencyResult(r.Context(), sub.ProposalID, sub.Status, req.Note); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": sub.ID, "status": sub.Status})
+}

@@ -1,0 +1,81 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeevents/lifeevents/consent"
+	"github.com/lifeevents/lifeevents/proposals"
+)
+
+// Errors the API maps to 404 and 409.
+var (
+	ErrNoProposal = errors.New("no such proposal")
+	ErrNotPending = errors.New("the proposal is no longer pending")
+)
+
+// Journeys talks to running journeys on behalf of the API.
+type Journeys struct {
+	Client client.Client
+}
+
+// Decide delivers the citizen's decision to the proposal's journey and
+// returns the new status. The journey's validator refuses another citizen
+// (ErrNoProposal) and a proposal no longer pending (ErrNotPending).
+func (j Journeys) Decide(ctx context.Context, citizenID, proposalID, decision string) (proposals.Status, error) {
+	h, err := j.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: ProposalWorkflowID(proposalID), UpdateName: UpdateDecide,
+		Args:         []any{DecisionRequest{CitizenID: citizenID, Decision: decision}},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var st proposals.Status
+	if err == nil {
+		err = h.Get(ctx, &st)
+	}
+	var notFound *serviceerror.NotFound
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.As(err, &notFound):
+		return "", ErrNoProposal
+	case errors.As(err, &appErr) && appErr.Type() == ErrTypeNotFound:
+		return "", ErrNoProposal
+	case errors.As(err, &appErr) && appErr.Type() == ErrTypeNotPending:
+		return "", ErrNotPending
+	case errors.As(err, &appErr):
+		return "", fmt.Errorf("%w: %s", ErrInvalidDecision, appErr.Message())
+	}
+	return "", fmt.Errorf("workflows: decide %s: %w", proposalID, err)
+}
+
+// ErrInvalidDecision is a decision other than accept or decline.
+var ErrInvalidDecision = errors.New("invalid decision")
+
+// AgencyResult tells the proposal's journey what the agency decided.
+func (j Journeys) AgencyResult(ctx context.Context, proposalID, status, note string) error {
+	err := j.Client.SignalWorkflow(ctx, ProposalWorkflowID(proposalID), "", SignalAgencyResult, AgencyResult{Status: status, Note: note})
+	if err != nil {
+		return fmt.Errorf("workflows: agency result for %s: %w", proposalID, err)
+	}
+	return nil
+}
+
+// ProposalsWithdrawn tells the journeys of proposals a consent withdrawal
+// took back; a journey that already ended is skipped.
+func (j Journeys) ProposalsWithdrawn(ctx context.Context, ws []consent.Withdrawn) error {
+	var errs []error
+	for _, w := range ws {
+		err := j.Client.SignalWorkflow(ctx, ProposalWorkflowID(w.ProposalID), "", SignalWithdraw, Withdrawal{Reason: "consent_withdrawn"})
+		var notFound *serviceerror.NotFound
+		if err != nil && !errors.As(err, &notFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
