@@ -15,9 +15,9 @@ func candidate(service, citizen string) workflows.Candidate {
 	return workflows.Candidate{
 		LifeEventID: "ev-1", CitizenID: citizen, Service: service, ServiceName: service,
 		Recipient: proposals.Recipient{ID: "familienkasse", Name: "Familienkasse"}, Purpose: "p",
-		Basis:     proposals.Basis{Kind: "consent", Reference: "Einwilligung"},
-		Fields:    []proposals.Field{{Name: "applicantId", Category: "identity", Value: citizen}},
-		DecideIn:  14 * 24 * time.Hour, RemindBefore: 3 * 24 * time.Hour, Municipality: "03353022",
+		Basis:    proposals.Basis{Kind: "consent", Reference: "Einwilligung"},
+		Fields:   []proposals.Field{{Name: "applicantId", Category: "identity", Value: citizen}},
+		DecideIn: 14 * 24 * time.Hour, RemindBefore: 3 * 24 * time.Hour, Municipality: "03353022",
 	}
 }
 
