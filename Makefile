@@ -8,9 +8,10 @@ PKGS     := ./...
 TESTFLAGS ?= -race -timeout 25m
 # The stock OPA CLI, at the version the engine embeds, for the policy checks.
 OPA      ?= $(GO) run github.com/open-policy-agent/opa@v1.22.2
+WORKFLOWCHECK ?= $(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 FUZZTIME ?= 10s
 
-.PHONY: build dev test fuzz bench lint clean help
+.PHONY: build dev test fuzz bench lint clean help histories
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -35,12 +36,16 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'Decision' -benchtime 10000x -count 5 ./policies
 	$(GO) test -run '^$$' -bench 'Authorize' -benchtime 5000x -count 3 -timeout 30m ./consent
 
-lint: ## go vet, gofmt, and the stock OPA tools on the policies (check --strict, test, fmt)
+lint: ## go vet, gofmt, workflowcheck, and the stock OPA tools on the policies (check --strict, test, fmt)
 	$(GO) vet $(PKGS)
+	$(WORKFLOWCHECK) ./workflows/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(OPA) check --strict policies/
 	$(OPA) test policies/ --fail-on-empty
 	@out=$$($(OPA) fmt --list policies/ e2e/testdata/); if [ -n "$$out" ]; then echo "opa fmt would change:"; echo "$$out"; exit 1; fi
+
+histories: ## re-record the workflow histories the replay tests run (after a deliberate, versioned change)
+	LIFEEVENTS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories $(GO) test -race -count=1 -run '^TestJourneys$$' ./e2e
 
 clean: ## remove build output and the dev data dir
 	rm -rf bin .lifeevents

@@ -1,10 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // waitStatuses polls the citizen's proposals until every one has left the
@@ -36,7 +45,21 @@ func (p *devProc) waitStatuses(token string, transient ...string) map[string]str
 // TestJourneys: the move journey and the birth journey, through the API,
 // to final statuses with the sample agencies answering.
 func TestJourneys(t *testing.T) {
-	dev := startDev(t, dataDir(t), newPorts(t), "LIFEEVENTS_AGENCY_DELAY=300ms")
+	dir := dataDir(t)
+	record := os.Getenv("LIFEEVENTS_RECORD_HISTORIES")
+	if record != "" {
+		// Histories recorded for the replay tests are encrypted with the
+		// fixture key that lives beside them.
+		key, err := os.ReadFile(filepath.Join(record, "codec-key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = os.MkdirAll(dir, 0o755)
+		if err := os.WriteFile(filepath.Join(dir, "payload-codec-key"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev := startDev(t, dir, newPorts(t), "LIFEEVENTS_AGENCY_DELAY=300ms")
 	erika := dev.token("c-1001", "citizen")
 	max := dev.token("c-1003", "citizen")
 
@@ -131,5 +154,56 @@ func TestJourneys(t *testing.T) {
 	if code := dev.get("/api/v1/agency/submissions", erika, nil); code != http.StatusForbidden {
 		t.Fatalf("citizen on the agency route: %d", code)
 	}
+	if record != "" {
+		dev.recordHistories(record, "journey-move")
+	}
 	dev.kill(syscall.SIGTERM)
+}
+
+// recordHistories writes the finished histories of one life event's
+// journey (the LifeEvent workflow and its Proposal workflows) as the
+// temporal CLI's JSON, for the replay tests.
+func (p *devProc) recordHistories(dir, eventID string) {
+	p.t.Helper()
+	tc, err := client.Dial(client.Options{HostPort: p.temporal, Namespace: "default"})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer tc.Close()
+	ctx := context.Background()
+	run := tc.GetWorkflow(ctx, "lifeevent/"+eventID, "")
+	if err := run.Get(ctx, nil); err != nil && !strings.Contains(err.Error(), "payload") {
+		// waits for the journey to finish; its result is encrypted
+		p.t.Logf("lifeevent result: %v", err)
+	}
+	ids := []string{"lifeevent/" + eventID}
+	it := tc.GetWorkflowHistory(ctx, ids[0], "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if a := ev.GetStartChildWorkflowExecutionInitiatedEventAttributes(); a != nil {
+			ids = append(ids, a.GetWorkflowId())
+		}
+	}
+	for _, id := range ids {
+		var h historypb.History
+		it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			h.Events = append(h.Events, ev)
+		}
+		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		name := strings.NewReplacer("/", "-").Replace(id) + ".json"
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			p.t.Fatal(err)
+		}
+	}
 }
