@@ -57,3 +57,42 @@ func TestCreateIsIdempotentAndScopedToCitizen(t *testing.T) {
 		t.Fatalf("get: %+v %v", got, err)
 	}
 }
+
+func TestSupersedeAndClaims(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	s := proposals.NewPGStore(db)
+	for _, ev := range []string{"move-1", "move-2"} {
+		if _, err := db.Exec(ctx, `INSERT INTO life_events (id, type, source, workflow_id) VALUES ($1, 'lifeevents.move.registered.v1', 's', 'w')`, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := sample("move-1", "c-1001")
+	done := sample("move-1", "c-1001")
+	done.ID, done.Service = "p-done", "dog_tax"
+	done.Status = proposals.StatusGranted
+	for _, p := range []proposals.Proposal{old, done, sample("move-2", "c-1001"), sample("move-1", "c-9")} {
+		if _, err := s.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, err := s.Supersede(ctx, "move-2", []string{"c-1001"})
+	if err != nil || len(ids) != 1 || ids[0] != old.ID {
+		t.Fatalf("superseded %v %v", ids, err)
+	}
+	if p, _ := s.GetForCitizen(ctx, "c-1001", old.ID); p.Status != proposals.StatusWithdrawn || p.Reason != "superseded" {
+		t.Fatalf("old proposal %+v", p)
+	}
+	if changed, _ := s.SetStatus(ctx, old.ID, proposals.StatusGranted, ""); changed {
+		t.Fatal("a final status changed")
+	}
+	for i, want := range []bool{true, true, false} {
+		id := "p-a"
+		if i == 2 {
+			id = "p-b"
+		}
+		if won, err := s.ClaimExclusive(ctx, "birth-1", "child_benefit", id); err != nil || won != want {
+			t.Fatalf("claim %d by %s: %v %v", i, id, won, err)
+		}
+	}
+}

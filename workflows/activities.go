@@ -128,6 +128,8 @@ type Resolution struct {
 	Candidates    []Candidate
 	Notices       []Notice
 	AgencyTimeout time.Duration
+	// Movers are the people a move moves (empty for a birth).
+	Movers []string
 }
 
 // nonRetryable marks input that no retry can fix.
@@ -205,6 +207,11 @@ func (a *Activities) ResolveCandidates(ctx context.Context, in LifeEventInput) (
 	facts := map[string]registries.Facts{}
 	allowed := map[string]bool{}
 	res := Resolution{AgencyTimeout: a.scaled(a.AgencyTimeout)}
+	if e.Move != nil {
+		for _, m := range e.Move.Household {
+			res.Movers = append(res.Movers, m.CitizenID)
+		}
+	}
 	for _, svc := range a.Policies.Catalog().TriggeredBy(e.Type) {
 		for _, sub := range audience(e, svc.Audience) {
 			ok, seen := allowed[sub.CitizenID]

@@ -9,6 +9,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/proposals"
 
 	"go.temporal.io/sdk/temporal"
@@ -70,6 +71,19 @@ func LifeEvent(ctx workflow.Context, in LifeEventInput) (LifeEventResult, error)
 	}
 	if err := workflow.ExecuteActivity(ctx, a.RecordLifeEvent, in, StatusProposed).Get(ctx, nil); err != nil {
 		return res, err
+	}
+
+	// A newer move supersedes what an earlier, unfinished one proposed.
+	// Added after the first release: histories from before replay without it.
+	if v := workflow.GetVersion(ctx, "supersede-earlier-moves", workflow.DefaultVersion, 1); v == 1 && in.Type == events.TypeMove {
+		var old []string
+		if err := workflow.ExecuteActivity(ctx, a.Supersede, SupersedeRequest{LifeEventID: in.EventID, Citizens: resolved.Movers}).Get(ctx, &old); err != nil {
+			return res, err
+		}
+		for _, id := range old {
+			// A journey that already ended has nothing to withdraw.
+			_ = workflow.SignalExternalWorkflow(ctx, ProposalWorkflowID(id), "", SignalWithdraw, Withdrawal{Reason: "superseded"}).Get(ctx, nil)
+		}
 	}
 
 	// One Proposal workflow per candidate carries it to its end.

@@ -3,12 +3,14 @@ package workflows_test
 import (
 	"context"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeevents/lifeevents/agencies"
@@ -42,6 +44,20 @@ func (f *fakes) SetStatus(_ context.Context, id string, st proposals.Status, rea
 	p.Status, p.Reason = st, reason
 	f.proposals[id] = p
 	return true, nil
+}
+
+func (f *fakes) Supersede(_ context.Context, event string, citizens []string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, p := range f.proposals {
+		if p.LifeEventID != event && p.Status == proposals.StatusPending && slices.Contains(citizens, p.CitizenID) {
+			p.Status = proposals.StatusWithdrawn
+			f.proposals[id] = p
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakes) ClaimExclusive(_ context.Context, event, service, id string) (bool, error) {
@@ -348,5 +364,26 @@ func TestObjectionMeansNoProposalsButAMessage(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d offers-not-allowed messages, want 1", n)
+	}
+}
+
+// TestSecondMoveSupersedesTheFirst: a move while an earlier move's
+// proposals are pending withdraws them and tells their journeys.
+func TestSecondMoveSupersedesTheFirst(t *testing.T) {
+	env, f := newEnv(t)
+	f.proposals["p-old"] = proposals.Proposal{ID: "p-old", LifeEventID: "earlier-move", CitizenID: "c-1001", Status: proposals.StatusPending}
+	f.proposals["p-other"] = proposals.Proposal{ID: "p-other", LifeEventID: "earlier-move", CitizenID: "c-5555", Status: proposals.StatusPending}
+	signalled := false
+	env.OnSignalExternalWorkflow(mock.Anything, "proposal/p-old", "", workflows.SignalWithdraw, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			signalled = arg.(workflows.Withdrawal).Reason == "superseded"
+			return nil
+		})
+	env.ExecuteWorkflow(workflows.LifeEvent, input(t, "move.json"))
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if f.proposals["p-old"].Status != proposals.StatusWithdrawn || f.proposals["p-other"].Status != proposals.StatusPending || !signalled {
+		t.Fatalf("old %s, other %s, signalled %v", f.proposals["p-old"].Status, f.proposals["p-other"].Status, signalled)
 	}
 }

@@ -21,6 +21,19 @@ const ErrTypeNoBasis = "no_basis_for_transfer"
 type StatusStore interface {
 	SetStatus(ctx context.Context, id string, status proposals.Status, reason string) (bool, error)
 	ClaimExclusive(ctx context.Context, lifeEventID, service, proposalID string) (bool, error)
+	Supersede(ctx context.Context, lifeEventID string, citizens []string) ([]string, error)
+}
+
+// SupersedeRequest names a move and the people it moves.
+type SupersedeRequest struct {
+	LifeEventID string
+	Citizens    []string
+}
+
+// Supersede withdraws the pending proposals of earlier moves of these
+// citizens and returns them.
+func (a *Activities) Supersede(ctx context.Context, r SupersedeRequest) ([]string, error) {
+	return a.Statuses.Supersede(ctx, r.LifeEventID, r.Citizens)
 }
 
 // Consents gives the per-proposal consent and knows standing ones.
