@@ -85,6 +85,21 @@ func (s *PGStore) Submit(ctx context.Context, t consent.Transfer, application an
 	return sub, nil
 }
 
+// ForProposal returns the submission of a proposal.
+func (s *PGStore) ForProposal(ctx context.Context, proposalID string) (Submission, error) {
+	var x Submission
+	err := s.db.QueryRow(ctx, `SELECT id, proposal_id, agency, service, application, status, note, created_at, decided_at
+		FROM submissions WHERE proposal_id = $1`, proposalID).Scan(&x.ID, &x.ProposalID, &x.Agency, &x.Service,
+		&x.Application, &x.Status, &x.Note, &x.CreatedAt, &x.DecidedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Submission{}, ErrNotFound
+	}
+	if err != nil {
+		return Submission{}, fmt.Errorf("agencies: submission of %s: %w", proposalID, err)
+	}
+	return x, nil
+}
+
 // ListForAgency returns the agency's submissions, oldest first, optionally
 // only those with the status.
 func (s *PGStore) ListForAgency(ctx context.Context, agency, status string) ([]Submission, error) {

@@ -76,6 +76,7 @@ type Activities struct {
 	Statuses    StatusStore
 	Consents    Consents
 	Submissions Submissions
+	Deliverer   Deliverer
 	// TimeScale multiplies every duration of the journeys (deadlines,
 	// reminders, agency timeouts); 0 means 1.
 	TimeScale     float64

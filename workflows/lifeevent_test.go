@@ -93,7 +93,18 @@ func (f *fakes) StandingCovers(context.Context, string, string, string, []string
 	return f.standing, nil
 }
 
-func (f *fakes) Submit(_ context.Context, t consent.Transfer, _ any) (agencies.Submission, error) {
+// subs are the fakes' submissions side.
+type subs struct{ f *fakes }
+
+func (s subs) ForProposal(_ context.Context, proposalID string) (agencies.Submission, error) {
+	return agencies.Submission{ID: "s-" + proposalID, ProposalID: proposalID}, nil
+}
+
+func (s subs) Submit(ctx context.Context, t consent.Transfer, app any) (agencies.Submission, error) {
+	return s.f.submit(ctx, t, app)
+}
+
+func (f *fakes) submit(_ context.Context, t consent.Transfer, _ any) (agencies.Submission, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.refuseSubmit {
@@ -197,7 +208,7 @@ func newEnvWith(t *testing.T, change func(*registries.Data), offers workflows.Of
 	env.RegisterWorkflow(workflows.Proposal)
 	env.RegisterActivity(&workflows.Activities{Proposals: f, Events: f, Inbox: f, Policies: engine,
 		Decisions: decisionCounter{f}, Registry: sampleRegistry{sample}, Offers: offers,
-		Statuses: f, Consents: f, Submissions: f, Now: func() time.Time { return now }})
+		Statuses: f, Consents: f, Submissions: subs{f}, Now: func() time.Time { return now }})
 	return env, f
 }
 

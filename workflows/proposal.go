@@ -171,6 +171,17 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 		return finish(proposals.StatusFailed, "submission failed")
 	}
 	status = proposals.StatusSubmitted
+	// Webhook delivery came after the first release.
+	if workflow.GetVersion(ctx, "deliver-webhook", workflow.DefaultVersion, 1) == 1 {
+		dctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2,
+				MaximumInterval: time.Hour, MaximumAttempts: 50},
+		})
+		if err := workflow.ExecuteActivity(dctx, a.Deliver, c).Get(ctx, nil); err != nil {
+			return finish(proposals.StatusFailed, "the agency refused the delivery")
+		}
+	}
 
 	// Wait for the agency, escalate once, then give up with a reason.
 	resultCh := workflow.GetSignalChannel(ctx, SignalAgencyResult)

@@ -46,6 +46,30 @@ type Consents interface {
 // Submissions authorise, log and record a transfer to an agency.
 type Submissions interface {
 	Submit(ctx context.Context, t consent.Transfer, application any) (agencies.Submission, error)
+	ForProposal(ctx context.Context, proposalID string) (agencies.Submission, error)
+}
+
+// Deliverer hands a recorded submission to its agency (webhook push; agencies
+// that pull need nothing).
+type Deliverer interface {
+	Deliver(ctx context.Context, sub agencies.Submission) error
+}
+
+// Deliver pushes the submission to agencies with a webhook; transient
+// failures are retried by Temporal with backoff, a refusal is final.
+func (a *Activities) Deliver(ctx context.Context, c Candidate) error {
+	if a.Deliverer == nil {
+		return nil
+	}
+	sub, err := a.Submissions.ForProposal(ctx, proposalID(c))
+	if err != nil {
+		return err
+	}
+	err = a.Deliverer.Deliver(ctx, sub)
+	if errors.Is(err, agencies.ErrRefused) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "delivery_refused", err)
+	}
+	return err
 }
 
 // StatusChange is a proposal reaching a new status.

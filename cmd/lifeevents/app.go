@@ -45,6 +45,8 @@ type app struct {
 	engine *policies.Engine
 	checks []httpapi.Check
 	codec  *codec.AESGCM
+	// deliver routes submissions to agencies with a webhook.
+	deliver agencies.Router
 	// district settings
 	offersOptIn   bool
 	retention     time.Duration
@@ -244,6 +246,7 @@ func (a *app) startWorker() error {
 		Statuses:      proposals.NewPGStore(a.pool),
 		Consents:      consents,
 		Submissions:   agencies.NewPGStore(a.pool, consents),
+		Deliverer:     a.deliver,
 		TimeScale:     a.timeScale,
 		AgencyTimeout: a.agencyTimeout,
 		Now:           time.Now,

@@ -17,6 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/lifeevents/lifeevents/agencies"
 )
 
 func main() {
@@ -59,6 +61,8 @@ type district struct {
 	retention     time.Duration
 	timeScale     float64
 	agencyTimeout time.Duration
+	webhooks      []string
+	webhookSecret string
 }
 
 func (d district) apply(a *app) error {
@@ -87,6 +91,17 @@ func (d district) apply(a *app) error {
 		d.agencyTimeout = 14 * 24 * time.Hour
 	}
 	a.agencyTimeout = d.agencyTimeout
+	a.deliver = agencies.Router{}
+	for _, w := range d.webhooks {
+		id, url, ok := strings.Cut(w, "=")
+		if !ok || id == "" || !strings.HasPrefix(url, "http") {
+			return fmt.Errorf("--agency-webhook %q: use AGENCY_ID=https://…", w)
+		}
+		if d.webhookSecret == "" {
+			return errors.New("--agency-webhook needs --webhook-secret to sign the deliveries")
+		}
+		a.deliver[id] = agencies.Webhook{URL: url, Secret: []byte(d.webhookSecret)}
+	}
 	return nil
 }
 
@@ -97,6 +112,9 @@ func (d *district) bind(f *pflag.FlagSet) {
 	f.DurationVar(&d.agencyTimeout, "agency-timeout", 14*24*time.Hour, "how long to wait for an agency before escalating (scaled)")
 	bindEnv(f, "offers", "LIFEEVENTS_OFFERS")
 	bindEnv(f, "transfer-retention", "LIFEEVENTS_TRANSFER_RETENTION")
+	f.StringArrayVar(&d.webhooks, "agency-webhook", nil, "push submissions of an agency to its webhook: AGENCY_ID=URL (repeatable; others pull)")
+	f.StringVar(&d.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret that signs webhook deliveries")
+	bindEnv(f, "webhook-secret", "LIFEEVENTS_WEBHOOK_SECRET")
 	bindEnv(f, "time-scale", "LIFEEVENTS_TIME_SCALE")
 	bindEnv(f, "agency-timeout", "LIFEEVENTS_AGENCY_TIMEOUT")
 }
