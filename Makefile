@@ -11,7 +11,7 @@ OPA      ?= $(GO) run github.com/open-policy-agent/opa@v1.22.2
 WORKFLOWCHECK ?= $(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 FUZZTIME ?= 10s
 
-.PHONY: build dev test fuzz bench lint clean help histories
+.PHONY: build dev test test-slow fuzz bench lint clean help histories
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ dev: build ## run the whole system on embedded Temporal, Kafka and Postgres
 test: ## run every test (unit, integration, end-to-end) and a short fuzz run
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(MAKE) fuzz
+
+test-slow: ## the slow suites: 50 journeys with the process killed (SIGKILL) at random moments
+	LIFEEVENTS_SLOW_TESTS=1 $(GO) test $(TESTFLAGS) -count=1 -run '^TestCrashResume$$' -v ./e2e
 
 fuzz: ## fuzz the event decoder for FUZZTIME
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events

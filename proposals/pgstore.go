@@ -134,15 +134,13 @@ func (s *PGStore) ClaimExclusive(ctx context.Context, lifeEventID, service, prop
 	return holder == proposalID, nil
 }
 
-// Supersede withdraws the citizens' pending proposals from earlier moves
-// when a newer move arrives, and returns their ids so their journeys can
-// be told.
-func (s *PGStore) Supersede(ctx context.Context, lifeEventID string, citizens []string) ([]string, error) {
-	rows, err := s.db.Query(ctx, `UPDATE proposals p SET status = 'withdrawn', status_reason = 'superseded', updated_at = now()
-		FROM life_events e
-		WHERE p.life_event_id = e.id AND e.type = 'lifeevents.move.registered.v1' AND p.life_event_id <> $1
-		  AND p.citizen_id = ANY($2) AND p.status = 'pending'
-		RETURNING p.id`, lifeEventID, citizens)
+// Superseded returns the citizens' pending proposals from earlier moves,
+// which a newer move supersedes. Their journeys decide: one that has not
+// been accepted meanwhile ends as withdrawn.
+func (s *PGStore) Superseded(ctx context.Context, lifeEventID string, citizens []string) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT p.id FROM proposals p JOIN life_events e ON p.life_event_id = e.id
+		WHERE e.type = 'lifeevents.move.registered.v1' AND p.life_event_id <> $1
+		  AND p.citizen_id = ANY($2) AND p.status = 'pending' ORDER BY p.id`, lifeEventID, citizens)
 	if err != nil {
 		return nil, fmt.Errorf("proposals: supersede: %w", err)
 	}

@@ -76,12 +76,12 @@ func TestSupersedeAndClaims(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ids, err := s.Supersede(ctx, "move-2", []string{"c-1001"})
+	ids, err := s.Superseded(ctx, "move-2", []string{"c-1001"})
 	if err != nil || len(ids) != 1 || ids[0] != old.ID {
 		t.Fatalf("superseded %v %v", ids, err)
 	}
-	if p, _ := s.GetForCitizen(ctx, "c-1001", old.ID); p.Status != proposals.StatusWithdrawn || p.Reason != "superseded" {
-		t.Fatalf("old proposal %+v", p)
+	if changed, _ := s.SetStatus(ctx, old.ID, proposals.StatusWithdrawn, "superseded"); !changed {
+		t.Fatal("pending proposal not withdrawn")
 	}
 	if changed, _ := s.SetStatus(ctx, old.ID, proposals.StatusGranted, ""); changed {
 		t.Fatal("a final status changed")

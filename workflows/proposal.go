@@ -196,6 +196,14 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 		sel.AddReceive(resultCh, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, &res); got = true })
 		sel.AddFuture(workflow.NewTimer(ctx, timeout), func(workflow.Future) {})
 		sel.Select(ctx)
+		if !got && workflow.GetVersion(ctx, "check-recorded-result", workflow.DefaultVersion, 1) == 1 {
+			// The agency's answer may be recorded while its signal was lost
+			// (a crash between the two): look before escalating.
+			if err := workflow.ExecuteActivity(ctx, a.RecordedResult, c).Get(ctx, &res); err != nil {
+				return status, err
+			}
+			got = res.Status != ""
+		}
 		if got {
 			s := proposals.StatusGranted
 			if res.Status == "rejected" {

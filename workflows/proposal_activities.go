@@ -21,7 +21,7 @@ const ErrTypeNoBasis = "no_basis_for_transfer"
 type StatusStore interface {
 	SetStatus(ctx context.Context, id string, status proposals.Status, reason string) (bool, error)
 	ClaimExclusive(ctx context.Context, lifeEventID, service, proposalID string) (bool, error)
-	Supersede(ctx context.Context, lifeEventID string, citizens []string) ([]string, error)
+	Superseded(ctx context.Context, lifeEventID string, citizens []string) ([]string, error)
 }
 
 // SupersedeRequest names a move and the people it moves.
@@ -30,10 +30,10 @@ type SupersedeRequest struct {
 	Citizens    []string
 }
 
-// Supersede withdraws the pending proposals of earlier moves of these
-// citizens and returns them.
+// Supersede finds the pending proposals of earlier moves of these citizens;
+// the workflow then asks their journeys to withdraw.
 func (a *Activities) Supersede(ctx context.Context, r SupersedeRequest) ([]string, error) {
-	return a.Statuses.Supersede(ctx, r.LifeEventID, r.Citizens)
+	return a.Statuses.Superseded(ctx, r.LifeEventID, r.Citizens)
 }
 
 // Consents gives the per-proposal consent and knows standing ones.
@@ -53,6 +53,18 @@ type Submissions interface {
 // that pull need nothing).
 type Deliverer interface {
 	Deliver(ctx context.Context, sub agencies.Submission) error
+}
+
+// RecordedResult returns the agency's answer if the submission has one.
+func (a *Activities) RecordedResult(ctx context.Context, c Candidate) (AgencyResult, error) {
+	sub, err := a.Submissions.ForProposal(ctx, proposalID(c))
+	if errors.Is(err, agencies.ErrNotFound) || (err == nil && sub.Status == "open") {
+		return AgencyResult{}, nil
+	}
+	if err != nil {
+		return AgencyResult{}, err
+	}
+	return AgencyResult{Status: sub.Status, Note: sub.Note}, nil
 }
 
 // Deliver pushes the submission to agencies with a webhook; transient

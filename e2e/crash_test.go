@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lifeevents/lifeevents/internal/pgtest"
+)
+
+// TestCrashResume: 50 move journeys run while the whole process is killed
+// with SIGKILL at random moments and restarted. Every journey reaches its
+// end; every proposal, transfer and submission exists once.
+//
+// Standing consents let waste bins and the parking permit be applied for
+// automatically (transfer, submission, sample agency's answer); the other
+// proposals expire at their deadline, compressed by --time-scale.
+func TestCrashResume(t *testing.T) {
+	if os.Getenv("LIFEEVENTS_SLOW_TESTS") == "" {
+		t.Skip("slow suite (about 5 minutes): make test-slow runs it, and CI does")
+	}
+	url := pgtest.URL(t)
+	dir := dataDir(t)
+	ports := newPorts(t)
+	env := []string{"DATABASE_URL=" + url, "LIFEEVENTS_TIME_SCALE=0.00001", "LIFEEVENTS_AGENCY_DELAY=200ms"}
+	dev := startDev(t, dir, ports, env...)
+	erika := dev.token("c-1001", "citizen")
+	for _, svc := range []struct{ id, recipient string }{{"waste_bins", "abfallwirtschaft-landkreis"}, {"parking_permit", "ordnungsamt-03353022"}} {
+		fields := []string{"applicantId", "householdId", "newAddress", "householdSize", "binSize", "wasteDistrict"}
+		if svc.id == "parking_permit" {
+			fields = []string{"name", "newAddress", "plate", "parkingZone"}
+		}
+		body := map[string]any{"kind": "standing", "purpose": svc.id, "recipient": svc.recipient, "fields": fields}
+		if code := dev.post("/api/v1/me/consents", erika, body, nil); code != http.StatusCreated {
+			t.Fatalf("standing consent for %s: %d", svc.id, code)
+		}
+	}
+
+	const journeys = 50
+	rnd := rand.New(rand.NewPCG(7, 11))
+	kills := 0
+	for i := range journeys {
+		dev.emit(event(t, "move.json", fmt.Sprintf("crash-%02d", i)))
+		if i%12 == 11 {
+			time.Sleep(time.Duration(rnd.IntN(2500)) * time.Millisecond)
+			dev.kill(syscall.SIGKILL)
+			kills++
+			dev = startDev(t, dir, ports, env...)
+		}
+	}
+	time.Sleep(time.Duration(rnd.IntN(2000)) * time.Millisecond)
+	dev.kill(syscall.SIGKILL)
+	kills++
+	dev = startDev(t, dir, ports, env...)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	count := func(sql string) int {
+		var n int
+		if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(4 * time.Minute)
+	for count(`SELECT count(*) FROM life_events WHERE id LIKE 'crash-%' AND status = 'completed'`) < journeys {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d journeys completed after the crashes; proposals by status: %v", count(`SELECT count(*) FROM life_events WHERE id LIKE 'crash-%' AND status = 'completed'`), journeys, byStatus(t, conn))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if n := count(`SELECT count(*) FROM proposals WHERE life_event_id LIKE 'crash-%' AND status IN ('pending', 'accepted', 'submitted')`); n != 0 {
+		t.Fatalf("%d proposals did not reach a final status: %v", n, byStatus(t, conn))
+	}
+	if n := count(`SELECT count(*) FROM proposals WHERE life_event_id LIKE 'crash-%'`); n != journeys*4 {
+		t.Fatalf("%d proposals, want %d (4 per move)", n, journeys*4)
+	}
+	if n := count(`SELECT count(*) FROM (SELECT proposal_id FROM transfers GROUP BY proposal_id HAVING count(*) > 1) d`); n != 0 {
+		t.Fatalf("%d proposals transferred more than once", n)
+	}
+	transfers := count(`SELECT count(*) FROM transfers WHERE proposal_id IN (SELECT id FROM proposals WHERE life_event_id LIKE 'crash-%')`)
+	submissions := count(`SELECT count(*) FROM submissions WHERE proposal_id IN (SELECT id FROM proposals WHERE life_event_id LIKE 'crash-%')`)
+	granted := count(`SELECT count(*) FROM proposals WHERE life_event_id LIKE 'crash-%' AND status = 'granted'`)
+	if transfers != submissions || submissions != granted || granted == 0 {
+		t.Fatalf("transfers %d, submissions %d, granted %d: each granted proposal has exactly one of each", transfers, submissions, granted)
+	}
+	if n := count(`SELECT count(*) FROM proposals p WHERE life_event_id LIKE 'crash-%' AND status = 'granted'
+		AND (SELECT count(*) FROM transfers t WHERE t.proposal_id = p.id) <> 1`); n != 0 {
+		t.Fatalf("%d granted proposals without exactly one transfer", n)
+	}
+	t.Logf("%d journeys, %d kills: %v, %d transfers", journeys, kills, byStatus(t, conn), transfers)
+	dev.kill(syscall.SIGTERM)
+}
+
+func byStatus(t *testing.T, conn *pgx.Conn) map[string]int {
+	rows, err := conn.Query(context.Background(), `SELECT status, count(*) FROM proposals WHERE life_event_id LIKE 'crash-%' GROUP BY status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		_ = rows.Scan(&s, &n)
+		out[s] = n
+	}
+	return out
+}
