@@ -38,6 +38,7 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./events
 	$(GO) test -run '^$$' -bench 'Decision' -benchtime 10000x -count 5 ./policies
 	$(GO) test -run '^$$' -bench 'Authorize' -benchtime 5000x -count 3 -timeout 30m ./consent
+	$(GO) test -run '^$$' -bench 'Journey' -benchtime 1x -timeout 30m ./internal/benchmarks
 
 lint: ## go vet, gofmt, workflowcheck, and the stock OPA tools on the policies (check --strict, test, fmt)
 	$(GO) vet $(PKGS)
