@@ -99,13 +99,20 @@ func (c *cluster) useCodec(a *app) error {
 	return err
 }
 
-func (c *cluster) openPostgres(ctx context.Context, a *app) error {
+// connect opens Postgres, loads the policies where the process decides
+// anything, and dials Temporal.
+func (c *cluster) connect(ctx context.Context, a *app, withPolicies bool) error {
 	pool, err := postgres.Open(ctx, c.databaseURL)
 	if err != nil {
 		return err
 	}
 	a.usePostgres(pool)
-	return nil
+	if withPolicies {
+		if err := a.loadPolicies(ctx, c.policiesDir); err != nil {
+			return err
+		}
+	}
+	return a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace)
 }
 
 // runProcess starts a production process with start and waits for a signal.
@@ -156,13 +163,7 @@ func newServe(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := c.openPostgres(ctx, a); err != nil {
-					return err
-				}
-				if err := a.loadPolicies(ctx, c.policiesDir); err != nil {
-					return err
-				}
-				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
+				if err := c.connect(ctx, a, true); err != nil {
 					return err
 				}
 				a.serveHTTP(l, v, secret)
@@ -192,13 +193,7 @@ func newWorker(g *globals) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			return runProcess(ctx, g, &c, "worker", func(a *app) error {
-				if err := c.openPostgres(ctx, a); err != nil {
-					return err
-				}
-				if err := a.loadPolicies(ctx, c.policiesDir); err != nil {
-					return err
-				}
-				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
+				if err := c.connect(ctx, a, true); err != nil {
 					return err
 				}
 				return a.startWorker()
@@ -224,10 +219,7 @@ func newIngest(g *globals) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			return runProcess(ctx, g, &c, "ingest", func(a *app) error {
-				if err := c.openPostgres(ctx, a); err != nil {
-					return err
-				}
-				if err := a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace); err != nil {
+				if err := c.connect(ctx, a, false); err != nil {
 					return err
 				}
 				brokers := splitList(c.kafkaBrokers)
