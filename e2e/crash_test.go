@@ -73,7 +73,9 @@ func TestCrashResume(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(4 * time.Minute)
+	// A kill can leave an activity in flight; it is retried only after its
+	// start-to-close timeout, so several kills can add up to minutes.
+	deadline := time.Now().Add(8 * time.Minute)
 	for count(`SELECT count(*) FROM life_events WHERE id LIKE 'crash-%' AND status = 'completed'`) < journeys {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d journeys completed after the crashes; proposals by status: %v", count(`SELECT count(*) FROM life_events WHERE id LIKE 'crash-%' AND status = 'completed'`), journeys, byStatus(t, conn))

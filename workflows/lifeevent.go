@@ -43,7 +43,7 @@ type LifeEventResult struct {
 // proposal for each candidate.
 func LifeEvent(ctx workflow.Context, in LifeEventInput) (LifeEventResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 		},

@@ -59,7 +59,7 @@ const (
 // Proposal carries one proposal from the question to the agency's answer.
 func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
+		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
 	var a *Activities
