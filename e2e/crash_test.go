@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/client"
 
 	"github.com/lifeevents/lifeevents/internal/pgtest"
 )
@@ -78,7 +79,9 @@ func TestCrashResume(t *testing.T) {
 	deadline := time.Now().Add(8 * time.Minute)
 	for count(`SELECT count(*) FROM life_events WHERE id LIKE 'crash-%' AND status = 'completed'`) < journeys {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d journeys completed after the crashes; proposals by status: %v", count(`SELECT count(*) FROM life_events WHERE id LIKE 'crash-%' AND status = 'completed'`), journeys, byStatus(t, conn))
+			t.Errorf("%d of %d journeys completed after the crashes; proposals by status: %v", count(`SELECT count(*) FROM life_events WHERE id LIKE 'crash-%' AND status = 'completed'`), journeys, byStatus(t, conn))
+			dev.describeStuck(t, conn)
+			t.FailNow()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -118,4 +121,40 @@ func byStatus(t *testing.T, conn *pgx.Conn) map[string]int {
 		out[s] = n
 	}
 	return out
+}
+
+// describeStuck logs where the unfinished journeys stand, for the next
+// person who has to find out why.
+func (p *devProc) describeStuck(t *testing.T, conn *pgx.Conn) {
+	ctx := context.Background()
+	tc, err := client.Dial(client.Options{HostPort: p.temporal, Namespace: "default"})
+	if err != nil {
+		t.Logf("describe: %v", err)
+		return
+	}
+	defer tc.Close()
+	rows, err := conn.Query(ctx, `SELECT p.id, p.service, p.status, e.id, e.status FROM proposals p JOIN life_events e ON e.id = p.life_event_id
+		WHERE e.id LIKE 'crash-%' AND (e.status <> 'completed' OR p.status IN ('pending', 'accepted', 'submitted'))`)
+	if err != nil {
+		t.Logf("describe: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid, svc, pst, eid, est string
+		_ = rows.Scan(&pid, &svc, &pst, &eid, &est)
+		for _, wid := range []string{"lifeevent/" + eid, "proposal/" + pid} {
+			d, err := tc.DescribeWorkflowExecution(ctx, wid, "")
+			if err != nil {
+				t.Logf("%s (%s %s, event %s): %v", wid, svc, pst, est, err)
+				continue
+			}
+			info := d.GetWorkflowExecutionInfo()
+			t.Logf("%s (%s %s, event %s): %v, history length %d, pending activities %d, pending children %d, pending workflow task %v",
+				wid, svc, pst, est, info.GetStatus(), info.GetHistoryLength(), len(d.GetPendingActivities()), len(d.GetPendingChildren()), d.GetPendingWorkflowTask() != nil)
+			for _, a := range d.GetPendingActivities() {
+				t.Logf("  activity %s attempt %d state %v last failure %v", a.GetActivityType().GetName(), a.GetAttempt(), a.GetState(), a.GetLastFailure().GetMessage())
+			}
+		}
+	}
 }
