@@ -42,6 +42,23 @@ func (p *devProc) waitStatuses(token string, transient ...string) map[string]str
 	}
 }
 
+// waitOnly polls until the citizen's only proposal with status is of service.
+func (p *devProc) waitOnly(token, status, service string) {
+	p.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var l proposalList
+		p.get("/api/v1/me/proposals?status="+status, token, &l)
+		if len(l.Items) == 1 && l.Items[0].Service == service {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no single %s proposal %s after 60s: %+v", status, service, l)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // TestJourneys: the move journey and the birth journey, through the API,
 // to final statuses with the sample agencies answering.
 func TestJourneys(t *testing.T) {
@@ -117,30 +134,8 @@ func TestJourneys(t *testing.T) {
 	}
 	dev.post("/api/v1/me/proposals/"+find(erikas, "child_benefit")+"/decision", erika, map[string]string{"decision": "accept"}, nil)
 	dev.post("/api/v1/me/proposals/"+find(maxs, "parental_allowance")+"/decision", max, map[string]string{"decision": "accept"}, nil)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var l proposalList
-		dev.get("/api/v1/me/proposals?status=withdrawn", max, &l)
-		if len(l.Items) == 1 && l.Items[0].Service == "child_benefit" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Max's child benefit was not withdrawn: %+v", l)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	deadline = time.Now().Add(60 * time.Second)
-	for {
-		var l proposalList
-		dev.get("/api/v1/me/proposals?status=granted", max, &l)
-		if len(l.Items) == 1 && l.Items[0].Service == "parental_allowance" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Max's parental allowance not granted: %+v", l)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	dev.waitOnly(max, "withdrawn", "child_benefit")
+	dev.waitOnly(max, "granted", "parental_allowance")
 
 	// An agency sees only its own submissions.
 	var subs struct {
