@@ -11,7 +11,7 @@ OPA      ?= $(GO) run github.com/open-policy-agent/opa@v1.22.2
 WORKFLOWCHECK ?= $(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 FUZZTIME ?= 10s
 
-.PHONY: build dev test test-slow fuzz bench lint clean help histories
+.PHONY: build dev test test-slow fuzz bench lint vulncheck clean help histories
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -29,8 +29,11 @@ test: ## run every test (unit, integration, end-to-end) and a short fuzz run
 test-slow: ## the slow suites: 50 journeys with the process killed (SIGKILL) at random moments
 	LIFEEVENTS_SLOW_TESTS=1 $(GO) test $(TESTFLAGS) -count=1 -run '^TestCrashResume$$' -v ./e2e
 
-fuzz: ## fuzz the event decoder for FUZZTIME
+fuzz: ## fuzz the event decoder, the bundle reader, token parsing and every request body, FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run '^$$' -fuzz '^FuzzReadUpload$$' -fuzztime $(FUZZTIME) ./policies
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./auth
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME) ./httpapi
 
 bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'Ingest|RawStartWorkflow|RawConsume' -benchtime 2000x -timeout 30m ./internal/benchmarks
@@ -47,6 +50,9 @@ lint: ## go vet, gofmt, workflowcheck, and the stock OPA tools on the policies (
 	$(OPA) check --strict policies/
 	$(OPA) test policies/ --fail-on-empty
 	@out=$$($(OPA) fmt --list policies/ e2e/testdata/); if [ -n "$$out" ]; then echo "opa fmt would change:"; echo "$$out"; exit 1; fi
+
+vulncheck: ## known vulnerabilities reachable from the code (needs the Go vulnerability database online)
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 ./...
 
 histories: ## re-record the workflow histories the replay tests run (after a deliberate, versioned change)
 	LIFEEVENTS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories $(GO) test -race -count=1 -run '^TestJourneys$$' ./e2e

@@ -56,7 +56,26 @@ func newID(prefix string) string {
 
 // validate checks a request against the catalog and fills in what the
 // record derives from it.
+// Bounds of a request: the catalog's names are short, and a citizen has
+// a handful of consents; anything far beyond is a mistake or an attack.
+const (
+	maxText             = 64
+	maxFields           = 64
+	MaxActivePerCitizen = 200
+)
+
 func (s *Store) validate(r *Request) error {
+	if len(r.NoticeVersion) > maxText || len(r.Purpose) > maxText || len(r.Recipient) > maxText || len(r.ProposalID) > 128 {
+		return invalid("text_too_long", "purpose, recipient and noticeVersion are at most 64 characters")
+	}
+	if len(r.Fields) > maxFields {
+		return invalid("invalid_fields", "a consent covers at most 64 fields")
+	}
+	for _, f := range r.Fields {
+		if len(f) > maxText {
+			return invalid("invalid_fields", "field names are at most 64 characters")
+		}
+	}
 	if r.ExpiresAt != nil && !r.ExpiresAt.After(s.Clock()) {
 		return invalid("expiry_in_past", "expiresAt must lie in the future")
 	}
@@ -131,6 +150,14 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 	id := newID("cs-")
 	var withdrawn []Withdrawn
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var active int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM consents c JOIN consent_state st ON st.consent_id = c.id
+			WHERE c.citizen_id = $1 AND st.status = 'active'`, citizenID).Scan(&active); err != nil {
+			return err
+		}
+		if active >= MaxActivePerCitizen {
+			return invalid("too_many_consents", fmt.Sprintf("you have %d active consents, the most there can be; withdraw some first", active))
+		}
 		fields, _ := json.Marshal(r.Fields)
 		cats, _ := json.Marshal(r.DataCategories)
 		if _, err := tx.Exec(ctx, `INSERT INTO consents (id, citizen_id, kind, purpose, controller, recipient, data_categories,
@@ -155,6 +182,10 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 		}
 		return nil
 	})
+	var inv *InvalidError
+	if errors.As(err, &inv) {
+		return Consent{}, nil, err
+	}
 	if err != nil {
 		return Consent{}, nil, fmt.Errorf("consent: give: %w", err)
 	}

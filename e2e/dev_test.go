@@ -64,7 +64,7 @@ func TestWalkingSkeleton(t *testing.T) {
 	if code := dev.get("/api/v1/me/proposals", citizen[:len(citizen)-6]+"AAAAAA", nil); code != http.StatusUnauthorized {
 		t.Fatalf("forged token: %d", code)
 	}
-	if code := dev.get("/api/v1/me/proposals", dev.token("reg-1", "registry"), nil); code != http.StatusForbidden {
+	if code := dev.get("/api/v1/me/proposals", dev.token("reg-1", "registry:03353022"), nil); code != http.StatusForbidden {
 		t.Fatalf("registry role on citizen route: %d", code)
 	}
 	other := dev.token("c-9999", "citizen")

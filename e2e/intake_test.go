@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os/exec"
 	"syscall"
@@ -76,7 +77,7 @@ func TestIntakeKcatAndDeadLetters(t *testing.T) {
 	dir := dataDir(t)
 	ports := newPorts(t)
 	dev := startDev(t, dir, ports)
-	registry := dev.token("standesamt-winsen", "registry")
+	registry := dev.token("standesamt-winsen", "registry:03353022")
 	operator := dev.token("ops-1", "operator")
 
 	// Intake: 202 with an event id; the same application again, the same id.
@@ -99,7 +100,29 @@ func TestIntakeKcatAndDeadLetters(t *testing.T) {
 	var apiErr struct {
 		Error struct{ Code, Message string } `json:"error"`
 	}
-	bad := map[string]any{"type": "lifeevents.move.registered.v1", "source": "urn:x", "reference": "REG-2", "data": map[string]any{"citizenId": "c-1"}}
+	// Roles are bound to their office: another office's source, or a move
+	// into another municipality, is 403; the same reference with other
+	// data is 409 naming the first event, and changes nothing.
+	foreign := maps.Clone(app)
+	foreign["source"], foreign["reference"] = "urn:lifeevents:registry:03353005", "REG-F-1"
+	if code := dev.post("/api/v1/applications", registry, foreign, &apiErr); code != http.StatusForbidden || apiErr.Error.Code != "foreign_office" {
+		t.Fatalf("another office's application: %d %+v", code, apiErr)
+	}
+	buchholz := dev.token("standesamt-buchholz", "registry:03353005")
+	if code := dev.post("/api/v1/applications", buchholz, foreign, &apiErr); code != http.StatusForbidden || apiErr.Error.Code != "foreign_office" {
+		t.Fatalf("a move into another municipality: %d %+v", code, apiErr)
+	}
+	changed := maps.Clone(app)
+	changed["data"] = map[string]any{"citizenId": "c-1001"}
+	var conflict struct {
+		Error   struct{ Code string } `json:"error"`
+		EventID string                `json:"eventId"`
+	}
+	if code := dev.post("/api/v1/applications", registry, changed, &conflict); code != http.StatusConflict ||
+		conflict.Error.Code != "reference_conflict" || conflict.EventID != r1.EventID {
+		t.Fatalf("same reference, other data: %d %+v", code, conflict)
+	}
+	bad := map[string]any{"type": "lifeevents.move.registered.v1", "source": "urn:lifeevents:registry:03353022", "reference": "REG-2", "data": map[string]any{"citizenId": "c-1"}}
 	if code := dev.post("/api/v1/applications", registry, bad, &apiErr); code != http.StatusUnprocessableEntity || apiErr.Error.Code != "missing_field" {
 		t.Fatalf("invalid application: %d %+v", code, apiErr)
 	}

@@ -76,7 +76,8 @@ func TestJourneys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dev := startDev(t, dir, newPorts(t), "LIFEEVENTS_AGENCY_DELAY=300ms")
+	// At debug level, so that the check at the end sees every log line.
+	dev := startDev(t, dir, newPorts(t), "LIFEEVENTS_AGENCY_DELAY=300ms", "LIFEEVENTS_LOG_LEVEL=debug")
 	erika := dev.token("c-1001", "citizen")
 	max := dev.token("c-1003", "citizen")
 
@@ -153,6 +154,23 @@ func TestJourneys(t *testing.T) {
 		dev.recordHistories(record, "journey-move")
 	}
 	dev.kill(syscall.SIGTERM)
+
+	// Not one log line of both journeys, at debug level, names a citizen:
+	// no id, name, address or plate of the people in them.
+	logs := dev.out.String() + dev.err.String()
+	if !strings.Contains(logs, "level=DEBUG") {
+		t.Fatal("no debug lines: the log check below would prove nothing")
+	}
+	for _, secret := range []string{"c-1001", "c-1002", "c-1003", "c-2001", "Erika", "Max Mustermann", "Mustermann",
+		"Am Markt", "Lindenweg", "WL-EM", "WL-MM"} {
+		if i := strings.Index(logs, secret); i >= 0 {
+			line := logs[strings.LastIndex(logs[:i], "\n")+1:]
+			if j := strings.Index(line, "\n"); j >= 0 {
+				line = line[:j]
+			}
+			t.Errorf("the logs hold %q: %s", secret, line)
+		}
+	}
 }
 
 // recordHistories writes the finished histories of one life event's

@@ -99,8 +99,67 @@ func TestNewServiceWithoutGo(t *testing.T) {
 			Passed int `json:"passed"`
 		} `json:"tests"`
 	}
-	if code := dev.put("/api/v1/policies", team, bundle(t, fixture), &accepted); code != http.StatusOK || accepted.Revision == before.Revision || accepted.Tests.Passed == 0 {
+	// Four eyes: the upload is proposed; its uploader cannot approve it;
+	// a second policy user makes it live.
+	if code := dev.put("/api/v1/policies", team, bundle(t, fixture), &accepted); code != http.StatusAccepted || accepted.Revision == before.Revision || accepted.Tests.Passed == 0 {
 		t.Fatalf("new bundle: %d %+v", code, accepted)
+	}
+	var listed struct {
+		Revision string `json:"revision"`
+		Proposed []struct {
+			Revision   string `json:"revision"`
+			UploadedBy string `json:"uploadedBy"`
+			Approvals  []struct{ By string }
+		} `json:"proposed"`
+	}
+	if code := dev.get("/api/v1/policies", team, &listed); code != http.StatusOK || listed.Revision != before.Revision ||
+		len(listed.Proposed) != 1 || listed.Proposed[0].Revision != accepted.Revision || listed.Proposed[0].UploadedBy != "policy-team" {
+		t.Fatalf("after the upload: %d %+v", code, listed)
+	}
+	var apiErr struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	if code := dev.post("/api/v1/policies/"+accepted.Revision+"/approve", team, nil, &apiErr); code != http.StatusConflict || apiErr.Error.Code != "four_eyes" {
+		t.Fatalf("the uploader approving: %d %+v", code, apiErr)
+	}
+	if code := dev.post("/api/v1/policies/"+accepted.Revision+"/approve", dev.token("c-1001", "citizen"), nil, nil); code != http.StatusForbidden {
+		t.Fatalf("a citizen approving: %d", code)
+	}
+	if code := dev.get("/api/v1/policies", team, &listed); listed.Revision != before.Revision {
+		t.Fatalf("live before the second approval: %d %+v", code, listed)
+	}
+	var approved struct {
+		Status   string `json:"status"`
+		Proposal struct {
+			Approvals []struct{ By string }
+		} `json:"proposal"`
+	}
+	if code := dev.post("/api/v1/policies/"+accepted.Revision+"/approve", dev.token("policy-reviewer", "policy"), nil, &approved); code != http.StatusOK ||
+		approved.Status != "active" || len(approved.Proposal.Approvals) != 2 {
+		t.Fatalf("the second approval: %d %+v", code, approved)
+	}
+	if code := dev.get("/api/v1/policies", team, &listed); listed.Revision != accepted.Revision || len(listed.Proposed) != 0 {
+		t.Fatalf("after the approval: %d %+v", code, listed)
+	}
+	if code := dev.post("/api/v1/policies/"+accepted.Revision+"/approve", dev.token("policy-3", "policy"), nil, &apiErr); code != http.StatusConflict || apiErr.Error.Code != "already_active" {
+		t.Fatalf("approving an active revision: %d %+v", code, apiErr)
+	}
+
+	// Hostile uploads: each refused with what it broke, and the process
+	// goes on serving the approved revision.
+	uploadRefused(t, dev, team, gz(t, map[string][]byte{"/data.json": []byte("{}")}, map[string]int64{"/data.json": 1 << 32}),
+		http.StatusRequestEntityTooLarge, "bundle_limit", "limit", "file_size")
+	uploadRefused(t, dev, team, gz(t, map[string][]byte{"/data.json": make([]byte, 40<<20)}, nil),
+		http.StatusRequestEntityTooLarge, "bundle_limit", "", "")
+	exfil := bundle(t, map[string][]byte{"services/waste_bins/exfil_test.rego": []byte("package lifeevents.eligibility.waste_bins_test\n\ntest_leak if http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:9/\"})\n")})
+	uploadRefused(t, dev, team, exfil, http.StatusUnprocessableEntity, "bundle_forbidden_builtin", "builtin", "http.send")
+	allowAll := bundle(t, map[string][]byte{
+		"sharing/policy.rego":      []byte("package lifeevents.sharing\n\ndecision := {\"allow\": true, \"reasons\": [], \"fields\": input.fields}\n"),
+		"sharing/policy_test.rego": []byte("package lifeevents.sharing_test\n\nimport data.lifeevents.sharing\n\ntest_decides if sharing.decision with input as {\"fields\": []}\n"),
+	})
+	uploadRefused(t, dev, team, allowAll, http.StatusUnprocessableEntity, "bundle_guarantee", "guarantee", "declared_fields_only")
+	if code := dev.get("/api/v1/policies", team, &listed); listed.Revision != accepted.Revision || len(listed.Proposed) != 0 {
+		t.Fatalf("after the hostile uploads: %d %+v", code, listed)
 	}
 
 	// Dry run of the new service.

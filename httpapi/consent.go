@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -65,11 +64,24 @@ func (s *Server) listMyConsents(w http.ResponseWriter, r *http.Request, p auth.P
 
 func (s *Server) giveConsent(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var req consent.Request
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", "expected {kind, purpose, recipient, fields, expiresAt, noticeVersion}")
+	if !s.decodeJSON(w, r, &req, 16<<10, true) {
 		return
+	}
+	if req.ProposalID != "" {
+		// A consent may name only one of the caller's own proposals; any
+		// other id gets the same answer, so nobody learns another's.
+		err := proposals.ErrNotFound
+		if ValidID(req.ProposalID) {
+			_, err = s.deps.Proposals.GetForCitizen(r.Context(), p.Subject, req.ProposalID)
+		}
+		if errors.Is(err, proposals.ErrNotFound) {
+			writeError(w, http.StatusUnprocessableEntity, "unknown_proposal", "proposalId names none of your proposals")
+			return
+		}
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
 	}
 	req.Method = "portal"
 	c, withdrawn, err := s.deps.Consents.Give(r.Context(), p.Subject, req)

@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -25,22 +23,27 @@ type DeadLetterIndex interface {
 	Replay(ctx context.Context, id string) error
 }
 
-func registry(p auth.Principal) bool { return p.Has(auth.RoleRegistry) }
-
-func (s *Server) postApplication(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, events.MaxSize+4096))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, events.ReasonTooLarge, "the application is larger than 256 KiB")
-		return
-	}
+func (s *Server) postApplication(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var a intake.Application
-	if err := json.Unmarshal(body, &a); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not a JSON application")
+	if !s.decodeJSON(w, r, &a, events.MaxSize+4096, false) {
 		return
 	}
+	a.Offices = p.Registries()
 	receipt, err := s.deps.Intake.Submit(r.Context(), a)
 	if rej, ok := events.AsRejection(err); ok {
 		writeError(w, http.StatusUnprocessableEntity, rej.Code, rej.Message)
+		return
+	}
+	var conflict *intake.ConflictError
+	switch {
+	case errors.Is(err, intake.ErrForeignOffice):
+		writeError(w, http.StatusForbidden, "foreign_office", "you may post applications only for your own registry office and municipality")
+		return
+	case errors.As(err, &conflict):
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":   apiError{Code: "reference_conflict", Message: "this reference was posted before with other data; the first application stands"},
+			"eventId": conflict.EventID,
+		})
 		return
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -25,13 +24,14 @@ type Submissions interface {
 	Result(ctx context.Context, agency, id, status, note string) (agencies.Submission, error)
 }
 
-func agency(p auth.Principal) bool { return len(p.Agencies()) > 0 }
-
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var req struct {
 		Decision string `json:"decision"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || (req.Decision != "accept" && req.Decision != "decline") {
+	if !s.decodeJSON(w, r, &req, 4096, false) {
+		return
+	}
+	if req.Decision != "accept" && req.Decision != "decline" {
 		writeError(w, http.StatusBadRequest, "invalid_decision", `expected {"decision":"accept"} or {"decision":"decline"}`)
 		return
 	}
@@ -55,6 +55,9 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal
 		time.Sleep(100 * time.Millisecond)
 	}
 	switch {
+	case errors.Is(err, workflows.ErrNoProposal) && current.Status != proposals.StatusPending:
+		// The proposal is the caller's and has ended with its journey.
+		writeError(w, http.StatusConflict, "not_pending", "this proposal has already been decided or has ended")
 	case errors.Is(err, workflows.ErrNoProposal):
 		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
 	case errors.Is(err, workflows.ErrNotPending):
@@ -94,8 +97,11 @@ func (s *Server) submissionResult(w http.ResponseWriter, r *http.Request, p auth
 		Status string `json:"status"`
 		Note   string `json:"note"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", `expected {"status":"granted"|"rejected","note":"…"}`)
+	if !s.decodeJSON(w, r, &req, 16<<10, false) {
+		return
+	}
+	if len(req.Note) > 2000 {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_result", "note is at most 2000 characters")
 		return
 	}
 	id := r.PathValue("id")

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -16,18 +14,18 @@ import (
 type PolicyEngine interface {
 	Revision() string
 	Catalog() policies.Catalog
+	Check(ctx context.Context, b *policies.Bundle) (string, policies.TestReport, error)
 	Load(ctx context.Context, b *policies.Bundle) (policies.TestReport, error)
 	Eval(ctx context.Context, query string, input map[string]any) (policies.Decision, error)
 }
 
-// BundleStore shares accepted uploads with every process.
+// BundleStore keeps uploads and their approvals and shares the active
+// revision with every process.
 type BundleStore interface {
-	Save(ctx context.Context, revision string, raw []byte, by string) error
+	Propose(ctx context.Context, revision string, raw []byte, by string, required int) (policies.Revision, error)
+	Approve(ctx context.Context, revision, by string, required int) (policies.Revision, []byte, error)
+	Proposed(ctx context.Context) ([]policies.Revision, error)
 }
-
-func policy(p auth.Principal) bool { return p.Has(auth.RolePolicy) }
-
-const maxBundle = 8 << 20
 
 func (s *Server) getPolicies(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 	type service struct {
@@ -36,48 +34,137 @@ func (s *Server) getPolicies(w http.ResponseWriter, r *http.Request, _ auth.Prin
 		Triggers []string          `json:"triggers"`
 		Policy   string            `json:"policy"`
 	}
-	var out []service
+	out := []service{}
 	for _, svc := range s.deps.Policies.Catalog().Sorted() {
 		out = append(out, service{ID: svc.ID, Name: svc.Name, Triggers: svc.Triggers, Policy: svc.Policy})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revision": s.deps.Policies.Revision(), "services": out})
+	proposed := []policies.Revision{}
+	if s.deps.Bundles != nil {
+		var err error
+		if proposed, err = s.deps.Bundles.Proposed(r.Context()); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"revision": s.deps.Policies.Revision(), "services": out,
+		"proposed": proposed, "approvalsRequired": s.approvers(),
+	})
 }
 
-// putPolicies accepts a bundle as `opa build` makes it. It goes live only
-// after it compiled, its Rego tests passed and its catalog validated;
-// otherwise the answer carries the compiler or test output and the running
-// revision stays.
-func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBundle))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "bundle_too_large", "the bundle is larger than 8 MiB")
-		return
+// approvers is how many different people must approve an upload.
+func (s *Server) approvers() int {
+	if s.deps.PolicyApprovers < 1 {
+		return 2
 	}
-	b, err := policies.TarballBundle(bytes.NewReader(raw))
-	if err != nil {
+	return s.deps.PolicyApprovers
+}
+
+// bundleRefused answers a bundle that failed a check, naming what it broke;
+// the running revision is unchanged.
+func (s *Server) bundleRefused(w http.ResponseWriter, r *http.Request, err error, report policies.TestReport) {
+	body := map[string]any{"tests": report, "revision": s.deps.Policies.Revision()}
+	var le *policies.LimitError
+	var be *policies.BuiltinError
+	var ge *policies.GuaranteeError
+	switch {
+	case errors.As(err, &le):
+		body["error"] = apiError{Code: "bundle_limit", Message: le.Message}
+		body["limit"] = le.Limit
+		writeJSON(w, http.StatusRequestEntityTooLarge, body)
+	case errors.As(err, &be):
+		body["error"] = apiError{Code: "bundle_forbidden_builtin", Message: be.Error()}
+		body["builtin"] = be.Builtin
+		writeJSON(w, http.StatusUnprocessableEntity, body)
+	case errors.As(err, &ge):
+		body["error"] = apiError{Code: "bundle_guarantee", Message: ge.Error()}
+		body["guarantee"] = ge.Guarantee
+		writeJSON(w, http.StatusUnprocessableEntity, body)
+	case errors.Is(err, policies.ErrRejected):
+		body["error"] = apiError{Code: "bundle_rejected", Message: err.Error()}
+		writeJSON(w, http.StatusUnprocessableEntity, body)
+	default:
 		writeError(w, http.StatusBadRequest, "bundle_unreadable", "not a gzipped OPA bundle: "+err.Error())
-		return
 	}
-	report, err := s.deps.Policies.Load(r.Context(), b)
-	if errors.Is(err, policies.ErrRejected) {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
-			"error": apiError{Code: "bundle_rejected", Message: err.Error()}, "tests": report,
-			"revision": s.deps.Policies.Revision(),
+}
+
+// putPolicies accepts a bundle as `opa build` makes it. It is read under
+// limits, compiled without network builtins, its Rego tests and the
+// platform guarantees run; a bundle that passes is a proposed revision that
+// goes live once a second, different policy user approves it.
+func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	limits := policies.DefaultLimits()
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.Compressed))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{
+			"error": apiError{Code: "bundle_limit", Message: "the bundle is larger than 8 MiB compressed"}, "limit": "compressed_size",
 		})
 		return
+	}
+	b, err := policies.ReadUpload(raw, limits)
+	if err != nil {
+		s.bundleRefused(w, r, err, policies.TestReport{})
+		return
+	}
+	revision, report, err := s.deps.Policies.Check(r.Context(), b)
+	if err != nil {
+		s.bundleRefused(w, r, err, report)
+		return
+	}
+	rev, err := s.deps.Bundles.Propose(r.Context(), revision, raw, p.Subject, s.approvers())
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if rev.ActivatedAt == nil {
+		s.deps.Log.Info("policy bundle proposed", "revision", revision, "by", p.Subject)
+		writeJSON(w, http.StatusAccepted, map[string]any{
+			"revision": revision, "status": "proposed", "proposal": rev, "approvalsRequired": s.approvers(),
+			"active": s.deps.Policies.Revision(), "tests": report,
+		})
+		return
+	}
+	if _, err := s.deps.Policies.Load(r.Context(), b); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.deps.Log.Info("policy bundle activated", "revision", revision, "by", p.Subject, "approvers", 1)
+	writeJSON(w, http.StatusOK, map[string]any{"revision": revision, "status": "active", "proposal": rev, "tests": report})
+}
+
+// approvePolicies records a policy user's approval; the last one required
+// makes the revision live.
+func (s *Server) approvePolicies(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	revision := r.PathValue("revision")
+	rev, raw, err := s.deps.Bundles.Approve(r.Context(), revision, p.Subject, s.approvers())
+	switch {
+	case errors.Is(err, policies.ErrUnknownRevision):
+		writeError(w, http.StatusNotFound, "not_found", "no such proposed revision")
+		return
+	case errors.Is(err, policies.ErrAlreadyActive):
+		writeError(w, http.StatusConflict, "already_active", "this revision is already active")
+		return
+	case errors.Is(err, policies.ErrSameApprover):
+		writeError(w, http.StatusConflict, "four_eyes", "you already approved (or uploaded) this revision: a different person must approve it")
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	if raw == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"revision": revision, "status": "proposed", "proposal": rev, "approvalsRequired": s.approvers()})
+		return
+	}
+	b, err := policies.ReadUpload(raw, policies.DefaultLimits())
+	if err == nil {
+		_, err = s.deps.Policies.Load(r.Context(), b)
 	}
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	if s.deps.Bundles != nil {
-		if err := s.deps.Bundles.Save(r.Context(), s.deps.Policies.Revision(), raw, p.Subject); err != nil {
-			s.internal(w, r, err)
-			return
-		}
-	}
-	s.deps.Log.Info("policy bundle activated", "revision", s.deps.Policies.Revision(), "by", p.Subject)
-	writeJSON(w, http.StatusOK, map[string]any{"revision": s.deps.Policies.Revision(), "tests": report})
+	s.deps.Log.Info("policy bundle activated", "revision", revision, "approvedBy", p.Subject, "approvals", len(rev.Approvals))
+	writeJSON(w, http.StatusOK, map[string]any{"revision": revision, "status": "active", "proposal": rev})
 }
 
 func (s *Server) evalPolicy(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
@@ -86,8 +173,7 @@ func (s *Server) evalPolicy(w http.ResponseWriter, r *http.Request, _ auth.Princ
 		Query   string         `json:"query"`
 		Input   map[string]any `json:"input"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", "expected {\"service\" or \"query\", \"input\"}")
+	if !s.decodeJSON(w, r, &req, 1<<20, false) {
 		return
 	}
 	q := req.Query
@@ -97,6 +183,10 @@ func (s *Server) evalPolicy(w http.ResponseWriter, r *http.Request, _ auth.Princ
 	d, err := s.deps.Policies.Eval(r.Context(), q, req.Input)
 	if errors.Is(err, policies.ErrUnknownService) {
 		writeError(w, http.StatusNotFound, "unknown_service", "no such service or query in the active revision")
+		return
+	}
+	if errors.Is(err, policies.ErrTimeout) {
+		writeError(w, http.StatusUnprocessableEntity, "policy_timeout", "the policy did not decide within its deadline")
 		return
 	}
 	if err != nil {

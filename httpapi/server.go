@@ -4,13 +4,18 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -53,11 +58,14 @@ type Deps struct {
 	DeadLetters DeadLetterIndex
 	Policies    PolicyEngine
 	Bundles     BundleStore
-	Messages    MessageReader
-	Consents    Consents
-	Withdrawals WithdrawalNotifier
-	Journeys    Journeys
-	Submissions Submissions
+	// PolicyApprovers is how many different policy users must approve an
+	// upload before it goes live (the uploader counts); default 2.
+	PolicyApprovers int
+	Messages        MessageReader
+	Consents        Consents
+	Withdrawals     WithdrawalNotifier
+	Journeys        Journeys
+	Submissions     Submissions
 	// Codec, when set, is served at /codec for operators: the stock
 	// temporal CLI and UI decode encrypted histories through it.
 	Codec   http.Handler
@@ -70,8 +78,59 @@ type Deps struct {
 type Server struct {
 	deps     Deps
 	mux      *http.ServeMux
+	routes   []Route
 	requests *prometheus.HistogramVec
 }
+
+// Role is who may call a route. Every route declares one: registering a
+// route takes it, so a route without a role does not compile.
+type Role string
+
+const (
+	// Public routes need no token: health, metrics, the portal's files and
+	// the API description.
+	Public   Role = "public"
+	Citizen  Role = "citizen"
+	Registry Role = "registry"
+	Agency   Role = "agency"
+	Policy   Role = "policy"
+	Operator Role = "operator"
+	// AnyRole is any valid token (unknown API paths: 404 only to callers
+	// who identified themselves).
+	AnyRole Role = "any"
+)
+
+// Allows reports whether a principal holds the role.
+func (r Role) Allows(p auth.Principal) bool {
+	switch r {
+	case Public, AnyRole:
+		return true
+	case Citizen:
+		return p.Has(auth.RoleCitizen)
+	case Registry:
+		return len(p.Registries()) > 0
+	case Agency:
+		return len(p.Agencies()) > 0
+	case Policy:
+		return p.Has(auth.RolePolicy)
+	case Operator:
+		return p.Has(auth.RoleOperator)
+	}
+	return false
+}
+
+// Route is one entry of the route table: the matrix test and the OpenAPI
+// document are built from it.
+type Route struct {
+	Method, Path string
+	Role         Role
+	Summary      string
+	// Personal routes answer with a citizen's data: never cached.
+	Personal bool
+}
+
+// Routes lists every route the server serves, in registration order.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // New builds the handler and registers its metrics.
 func New(d Deps) *Server {
@@ -82,68 +141,158 @@ func New(d Deps) *Server {
 	}, []string{"route", "code"})
 	d.Metrics.MustRegister(s.requests)
 
-	s.handle("GET /healthz", s.healthz)
-	s.handle("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
-	s.handle("GET /{$}", portal)
+	s.public("GET /healthz", "liveness", s.healthz)
+	s.public("GET /readyz", "readiness of Temporal, Kafka, Postgres, worker and consumer", s.readyz)
+	metrics := promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
+	s.public("GET /metrics", "Prometheus metrics", metrics.ServeHTTP)
+	s.public("GET /{$}", "the citizen portal", portal)
+	s.public("GET /portal/{file}", "the citizen portal's script and style", portalAsset)
+	s.public("GET /api/v1/openapi.json", "this API's OpenAPI 3.1 description", s.openAPI)
 
-	s.handle("GET /api/v1/me/proposals", s.require(citizen, s.listMyProposals))
-	s.handle("GET /api/v1/me/proposals/{id}", s.require(citizen, s.getMyProposal))
-	s.handle("GET /api/v1/ops/events/{id}", s.require(operator, s.getEvent))
+	s.route(Citizen, "GET /api/v1/me/proposals", "the caller's proposals", true, s.listMyProposals)
+	s.route(Citizen, "GET /api/v1/me/proposals/{id}", "one of the caller's proposals with its preview", true, s.getMyProposal)
+	s.route(Operator, "GET /api/v1/ops/events/{id}", "where one life event stands", true, s.getEvent)
 	if d.Intake != nil {
-		s.handle("POST /api/v1/applications", s.require(registry, s.postApplication))
+		s.route(Registry, "POST /api/v1/applications", "an initial application of the caller's registry office", false, s.postApplication)
 	}
-	if d.Policies != nil {
-		s.handle("GET /api/v1/policies", s.require(policy, s.getPolicies))
-		s.handle("PUT /api/v1/policies", s.require(policy, s.putPolicies))
-		s.handle("POST /api/v1/policies/eval", s.require(policy, s.evalPolicy))
+	if d.Policies != nil && d.Bundles != nil {
+		s.route(Policy, "GET /api/v1/policies", "the active revision, its services and the proposed revisions", false, s.getPolicies)
+		s.route(Policy, "PUT /api/v1/policies", "upload a bundle; it is proposed for approval", false, s.putPolicies)
+		s.route(Policy, "POST /api/v1/policies/{revision}/approve", "approve a proposed revision (four eyes)", false, s.approvePolicies)
+		s.route(Policy, "POST /api/v1/policies/eval", "dry-run one decision", false, s.evalPolicy)
 	}
 	if d.Journeys != nil {
-		s.handle("POST /api/v1/me/proposals/{id}/decision", s.require(citizen, s.decide))
+		s.route(Citizen, "POST /api/v1/me/proposals/{id}/decision", "accept or decline a pending proposal", true, s.decide)
 	}
 	if d.Submissions != nil && d.Journeys != nil {
-		s.handle("GET /api/v1/agency/submissions", s.require(agency, s.listSubmissions))
-		s.handle("POST /api/v1/agency/submissions/{id}/result", s.require(agency, s.submissionResult))
+		s.route(Agency, "GET /api/v1/agency/submissions", "submissions addressed to the caller's agency", true, s.listSubmissions)
+		s.route(Agency, "POST /api/v1/agency/submissions/{id}/result", "report granted or rejected", true, s.submissionResult)
 	}
 	if d.Codec != nil {
 		codec := http.StripPrefix("/codec", d.Codec)
-		s.handle("POST /codec/", s.require(operator, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) { codec.ServeHTTP(w, r) }))
+		s.route(Operator, "POST /codec/encode", "encrypt payloads (Temporal codec server)", true, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxCodecBody)
+			codec.ServeHTTP(w, r)
+		})
+		s.route(Operator, "POST /codec/decode", "decrypt payloads (Temporal codec server)", true, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxCodecBody)
+			codec.ServeHTTP(w, r)
+		})
 	}
 	if d.Consents != nil {
-		s.handle("GET /api/v1/me/consents", s.require(citizen, s.listMyConsents))
-		s.handle("POST /api/v1/me/consents", s.require(citizen, s.giveConsent))
-		s.handle("POST /api/v1/me/consents/{id}/withdraw", s.require(citizen, s.withdrawConsent))
-		s.handle("GET /api/v1/me/consents/{id}/receipt", s.require(citizen, s.consentReceipt))
-		s.handle("GET /api/v1/me/transfers", s.require(citizen, s.listMyTransfers))
-		s.handle("GET /api/v1/me/export", s.require(citizen, s.export))
+		s.route(Citizen, "GET /api/v1/me/consents", "the caller's consents", true, s.listMyConsents)
+		s.route(Citizen, "POST /api/v1/me/consents", "give a consent (or object to offers)", true, s.giveConsent)
+		s.route(Citizen, "POST /api/v1/me/consents/{id}/withdraw", "withdraw a consent", true, s.withdrawConsent)
+		s.route(Citizen, "GET /api/v1/me/consents/{id}/receipt", "the receipt of a consent", true, s.consentReceipt)
+		s.route(Citizen, "GET /api/v1/me/transfers", "every transfer of the caller's data", true, s.listMyTransfers)
+		s.route(Citizen, "GET /api/v1/me/export", "everything held about the caller", true, s.export)
 	}
 	if d.Messages != nil {
-		s.handle("GET /api/v1/me/messages", s.require(citizen, s.listMyMessages))
+		s.route(Citizen, "GET /api/v1/me/messages", "the caller's inbox", true, s.listMyMessages)
 	}
 	if d.DeadLetters != nil {
-		s.handle("GET /api/v1/ops/dlq", s.require(operator, s.listDeadLetters))
-		s.handle("POST /api/v1/ops/dlq/{id}/replay", s.require(operator, s.replayDeadLetter))
+		s.route(Operator, "GET /api/v1/ops/dlq", "the dead letters", true, s.listDeadLetters)
+		s.route(Operator, "POST /api/v1/ops/dlq/{id}/replay", "replay a dead letter", true, s.replayDeadLetter)
 	}
 	// Unknown API paths still need a valid token: an anonymous caller learns
 	// nothing about which routes exist.
-	s.handle("/api/", s.require(anyRole, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
+	s.route(AnyRole, "/api/", "", false, func(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
-	}))
+	})
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// maxCodecBody bounds what an operator may send to the codec endpoints.
+const maxCodecBody = 4 << 20
 
-// handle registers h and measures it under its route pattern, never the raw
-// path (which would put ids into metric labels).
-func (s *Server) handle(pattern string, h http.HandlerFunc) {
+// ServeHTTP sets the security headers every response carries, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	s.mux.ServeHTTP(w, r)
+}
+
+// contentSecurityPolicy allows the portal its own script and style and
+// nothing inline; JSON answers need nothing at all.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func (s *Server) public(pattern, summary string, h http.HandlerFunc) {
+	s.register(Route{Role: Public, Summary: summary}, pattern, h)
+}
+
+// route registers an authenticated route with the role it needs.
+func (s *Server) route(role Role, pattern, summary string, personal bool, h authedHandler) {
+	s.register(Route{Role: role, Summary: summary, Personal: personal}, pattern, s.require(role, h))
+}
+
+// register adds the route to the table and to the mux. Path wildcards are
+// checked before any handler sees them: an id that is too long, not UTF-8
+// or holds control characters names no record, so it is 404 before it
+// reaches a query.
+func (s *Server) register(rt Route, pattern string, h http.HandlerFunc) {
+	rt.Method, rt.Path, _ = strings.Cut(pattern, " ")
+	if rt.Path == "" {
+		rt.Method, rt.Path = "", pattern
+	}
+	s.routes = append(s.routes, rt)
+	wildcards := pathWildcards(rt.Path)
 	route := pattern
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		began := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		h(sw, r)
+		if rt.Personal || rt.Role != Public {
+			sw.Header().Set("Cache-Control", "no-store")
+		}
+		if id, ok := badWildcard(r, wildcards); ok {
+			writeError(sw, http.StatusNotFound, "not_found", "no such "+id)
+		} else {
+			h(sw, r)
+		}
 		s.requests.WithLabelValues(route, http.StatusText(sw.code)).Observe(time.Since(began).Seconds())
 	}))
+}
+
+// pathWildcards lists the names of a pattern's {wildcards}.
+func pathWildcards(path string) []string {
+	var out []string
+	for _, seg := range strings.Split(path, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && seg != "{$}" {
+			out = append(out, strings.TrimSuffix(strings.Trim(seg, "{}"), "..."))
+		}
+	}
+	return out
+}
+
+// maxID is longer than any id the system makes.
+const maxID = 128
+
+func badWildcard(r *http.Request, names []string) (string, bool) {
+	for _, n := range names {
+		if !ValidID(r.PathValue(n)) {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// ValidID reports whether s can be an id: 1 to 128 bytes of UTF-8 without
+// control characters.
+func ValidID(s string) bool {
+	if s == "" || len(s) > maxID || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 type statusWriter struct {
@@ -156,16 +305,18 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Role predicates.
-func citizen(p auth.Principal) bool  { return p.Has(auth.RoleCitizen) }
-func operator(p auth.Principal) bool { return p.Has(auth.RoleOperator) }
-func anyRole(auth.Principal) bool    { return true }
+// Flush lets streaming handlers (metrics) flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, p auth.Principal)
 
 // require authenticates the bearer token and checks the role: 401 without
 // a trustworthy token, 403 with one that lacks the role.
-func (s *Server) require(allowed func(auth.Principal) bool, h authedHandler) http.HandlerFunc {
+func (s *Server) require(role Role, h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || raw == "" {
@@ -179,12 +330,63 @@ func (s *Server) require(allowed func(auth.Principal) bool, h authedHandler) htt
 			writeError(w, http.StatusUnauthorized, "unauthenticated", "the bearer token is invalid or expired")
 			return
 		}
-		if !allowed(p) {
+		if !role.Allows(p) {
 			writeError(w, http.StatusForbidden, "forbidden", "your role does not allow this")
 			return
 		}
 		h(w, r, p)
 	}
+}
+
+// decodeJSON reads a JSON body of at most max bytes into v and answers the
+// client itself when it cannot: 413 for a body too large, 400 for anything
+// that is not the expected JSON, including a NUL character, which no text
+// of ours holds and Postgres refuses.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, max int64, strict bool) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", max))
+		return false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body could not be read")
+		return false
+	}
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		writeError(w, http.StatusBadRequest, "invalid_text", "the body holds a NUL character")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body is not the expected JSON: "+jsonProblem(err))
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "invalid_json", "the body holds more than one JSON value")
+		return false
+	}
+	return true
+}
+
+// jsonProblem says what is wrong without echoing the client's input.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q has the wrong type", typ.Field)
+	case errors.Is(err, io.EOF):
+		return "the body is empty"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "malformed"
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
@@ -281,4 +483,50 @@ type apiError struct {
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) {
 	writeJSON(w, code, map[string]apiError{"error": {Code: errCode, Message: msg}})
+}
+
+// HTTPConfig bounds what a client may hold of the server: a slow client
+// that sends its body (or reads the answer) a byte a minute is cut off.
+type HTTPConfig struct {
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout covers the whole request, body included (a bundle of
+	// 8 MiB on a slow line).
+	ReadTimeout time.Duration
+	// WriteTimeout covers the handler and the answer; a bundle's checks
+	// may take up to a minute.
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	MaxHeaderBytes int
+}
+
+// DefaultHTTPConfig are the limits the binary serves with.
+func DefaultHTTPConfig() HTTPConfig {
+	return HTTPConfig{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// Validate reports a limit that is not set.
+func (c HTTPConfig) Validate() error {
+	if c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 || c.MaxHeaderBytes <= 0 {
+		return errors.New("httpapi: every HTTP timeout and the header limit must be positive")
+	}
+	return nil
+}
+
+// NewHTTPServer serves h with the limits of c.
+func NewHTTPServer(h http.Handler, c HTTPConfig, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 }

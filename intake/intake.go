@@ -6,11 +6,15 @@
 package intake
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +36,9 @@ type Application struct {
 	// Time the life event was registered; default now.
 	Time *time.Time      `json:"time,omitempty"`
 	Data json.RawMessage `json:"data"`
+	// Offices are the municipality keys the caller is the registry office
+	// of: the source and the event's municipality must be one of them.
+	Offices []string `json:"-"`
 }
 
 // Receipt answers an accepted application.
@@ -53,8 +60,63 @@ func NewStore(db *pgxpool.Pool, pub *events.Publisher) *Store {
 	return &Store{db: db, pub: pub, now: time.Now}
 }
 
-// ErrMissingReference is returned for an application without a reference.
-var ErrMissingReference = errors.New("reference is required")
+// Errors callers branch on.
+var (
+	// ErrForeignOffice: the application names another registry office, or
+	// an event in another municipality, than the caller's.
+	ErrForeignOffice = errors.New("the application is not of the caller's registry office")
+	// ErrConflict: the (source, reference) was posted before with other
+	// data. The ConflictError carries the first event's id.
+	ErrConflict = errors.New("the reference was posted before with other data")
+)
+
+// ConflictError is ErrConflict with the id of the first event.
+type ConflictError struct{ EventID string }
+
+func (e *ConflictError) Error() string { return ErrConflict.Error() + " (event " + e.EventID + ")" }
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// sourcePrefixes are the sources a registry office posts under.
+var sourcePrefixes = [...]string{"urn:lifeevents:registry:", "urn:lifeevents:registry-office:"}
+
+// office is the municipality key a source names, if it names one.
+func office(source string) (string, bool) {
+	for _, p := range sourcePrefixes {
+		if key, ok := strings.CutPrefix(source, p); ok {
+			return key, true
+		}
+	}
+	return "", false
+}
+
+// municipalityOf is the municipality the event happened in.
+func municipalityOf(e events.Event) string {
+	switch {
+	case e.Move != nil:
+		return e.Move.To.Municipality
+	case e.Birth != nil:
+		return e.Birth.Municipality
+	}
+	return ""
+}
+
+// digest identifies an application's content: type, time as given, and
+// data with insignificant white space removed.
+func digest(a Application) string {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, a.Data); err != nil {
+		compact.Write(a.Data)
+	}
+	h := sha256.New()
+	h.Write([]byte(a.Type))
+	h.Write([]byte{0})
+	if a.Time != nil {
+		h.Write([]byte(a.Time.UTC().Format(time.RFC3339Nano)))
+	}
+	h.Write([]byte{0})
+	h.Write(compact.Bytes())
+	return hex.EncodeToString(h.Sum(nil))
+}
 
 // Submit validates the application and records it with its outbox row in
 // one transaction. An application posted before returns its first event id.
@@ -63,10 +125,12 @@ func (s *Store) Submit(ctx context.Context, a Application) (Receipt, error) {
 	if strings.TrimSpace(a.Reference) == "" || len(a.Reference) > 200 {
 		return Receipt{}, &events.Rejection{Code: "missing_reference", Message: "reference (the registration number) is required, at most 200 characters"}
 	}
-	if id, err := s.existing(ctx, s.db, a); err == nil {
-		return Receipt{EventID: id, Duplicate: true}, nil
-	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return Receipt{}, err
+	if key, ok := office(a.Source); !ok || !slices.Contains(a.Offices, key) {
+		return Receipt{}, fmt.Errorf("intake: source %q: %w", a.Source, ErrForeignOffice)
+	}
+	sum := digest(a)
+	if r, err := s.existing(ctx, s.db, a, sum); err == nil || !errors.Is(err, pgx.ErrNoRows) {
+		return r, err
 	}
 	t := s.now().UTC()
 	if a.Time != nil {
@@ -84,6 +148,9 @@ func (s *Store) Submit(ctx context.Context, a Application) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, err
 	}
+	if !slices.Contains(a.Offices, municipalityOf(e)) {
+		return Receipt{}, fmt.Errorf("intake: municipality %s: %w", municipalityOf(e), ErrForeignOffice)
+	}
 	msg, err := s.pub.Message(e)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("intake: encode %s: %w", id, err)
@@ -91,20 +158,22 @@ func (s *Store) Submit(ctx context.Context, a Application) (Receipt, error) {
 	msg.Topic = events.Topic
 	var receipt Receipt
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO applications (event_id, source, reference, type)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (source, reference) DO NOTHING`, id, a.Source, a.Reference, a.Type)
+		tag, err := tx.Exec(ctx, `INSERT INTO applications (event_id, source, reference, type, digest)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, reference) DO NOTHING`, id, a.Source, a.Reference, a.Type, sum)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 { // posted concurrently by another request
-			prev, err := s.existing(ctx, tx, a)
-			receipt = Receipt{EventID: prev, Duplicate: true}
+			receipt, err = s.existing(ctx, tx, a, sum)
 			return err
 		}
 		receipt = Receipt{EventID: id}
 		return Enqueue(ctx, tx, id, msg)
 	})
 	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			return Receipt{}, err
+		}
 		return Receipt{}, fmt.Errorf("intake: store application: %w", err)
 	}
 	return receipt, nil
@@ -114,10 +183,19 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func (s *Store) existing(ctx context.Context, q querier, a Application) (string, error) {
+// existing answers an application posted before: the same receipt for the
+// same content, a conflict for other content. pgx.ErrNoRows if new.
+func (s *Store) existing(ctx context.Context, q querier, a Application, sum string) (Receipt, error) {
 	var id string
-	err := q.QueryRow(ctx, `SELECT event_id FROM applications WHERE source = $1 AND reference = $2`, a.Source, a.Reference).Scan(&id)
-	return id, err
+	var prev *string
+	err := q.QueryRow(ctx, `SELECT event_id, digest FROM applications WHERE source = $1 AND reference = $2`, a.Source, a.Reference).Scan(&id, &prev)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if prev != nil && *prev != sum {
+		return Receipt{}, &ConflictError{EventID: id}
+	}
+	return Receipt{EventID: id, Duplicate: true}, nil
 }
 
 // newEventID returns a random UUID (version 4).

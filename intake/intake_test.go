@@ -3,6 +3,7 @@ package intake_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,7 +32,8 @@ func moveData(citizen string) json.RawMessage {
 }
 
 func application(ref, citizen string) intake.Application {
-	return intake.Application{Type: events.TypeMove, Source: "urn:lifeevents:registry:03353022", Reference: ref, Data: moveData(citizen)}
+	return intake.Application{Type: events.TypeMove, Source: "urn:lifeevents:registry:03353022", Reference: ref, Data: moveData(citizen),
+		Offices: []string{"03353022"}}
 }
 
 func newStore(t *testing.T) (*intake.Store, *intake.Relay, func(w intake.Writer) *intake.Relay) {
@@ -68,6 +70,44 @@ func TestSubmitValidatesAndIsIdempotent(t *testing.T) {
 	}
 	if n, _ := relay.Backlog(ctx); n != 1 {
 		t.Fatalf("outbox holds %d rows, want 1", n)
+	}
+}
+
+// TestOfficeBoundAndConflicts: a registry office posts only for its own
+// municipality, and the same reference with other data is a conflict that
+// names the first event, never a silent drop.
+func TestOfficeBoundAndConflicts(t *testing.T) {
+	ctx := context.Background()
+	store, relay, _ := newStore(t)
+
+	foreignSource := application("REG-F1", "c-1")
+	foreignSource.Source = "urn:lifeevents:registry:03353005"
+	if _, err := store.Submit(ctx, foreignSource); !errors.Is(err, intake.ErrForeignOffice) {
+		t.Fatalf("another office's source: err = %v", err)
+	}
+	foreignEvent := application("REG-F2", "c-1")
+	foreignEvent.Offices = []string{"03353005"}
+	foreignEvent.Source = "urn:lifeevents:registry:03353005"
+	if _, err := store.Submit(ctx, foreignEvent); !errors.Is(err, intake.ErrForeignOffice) {
+		t.Fatalf("a move into another municipality: err = %v", err)
+	}
+
+	first, err := store.Submit(ctx, application("REG-C1", "c-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same data with other white space is the same application.
+	same := application("REG-C1", "c-1")
+	same.Data = json.RawMessage(" " + string(same.Data) + "\n")
+	if r, err := store.Submit(ctx, same); err != nil || r.EventID != first.EventID || !r.Duplicate {
+		t.Fatalf("same data again: %+v %v", r, err)
+	}
+	var conflict *intake.ConflictError
+	if _, err := store.Submit(ctx, application("REG-C1", "c-2")); !errors.As(err, &conflict) || conflict.EventID != first.EventID {
+		t.Fatalf("same reference, other data: err = %v", err)
+	}
+	if n, _ := relay.Backlog(ctx); n != 1 {
+		t.Fatalf("outbox holds %d rows, want 1: refused applications must leave nothing behind", n)
 	}
 }
 

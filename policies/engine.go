@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -53,9 +54,15 @@ func FSBundle(fsys fs.FS) (*bundle.Bundle, error) {
 	return read(l)
 }
 
-// TarballBundle reads a gzipped bundle as `opa build` writes it.
+// TarballBundle reads a gzipped bundle as `opa build` writes it, under
+// the default upload limits.
 func TarballBundle(r io.Reader) (*bundle.Bundle, error) {
-	return read(bundle.NewTarballLoaderWithBaseURL(r, ""))
+	l := DefaultLimits()
+	raw, err := io.ReadAll(io.LimitReader(r, l.Compressed+1))
+	if err != nil {
+		return nil, fmt.Errorf("policies: read bundle: %w", err)
+	}
+	return ReadUpload(raw, l)
 }
 
 // onlyPolicyFiles keeps Rego, data files and the manifest; a policies
@@ -94,10 +101,22 @@ type TestReport struct {
 	Passed   int      `json:"passed"`
 	Failed   int      `json:"failed"`
 	Failures []string `json:"failures,omitempty"`
+	// passedIn counts the passing tests per package, for the guarantees.
+	passedIn map[string]int
 }
 
+// Deadlines: a policy decides in microseconds and a bundle's tests run in
+// well under a second; a bundle that takes longer is hostile or broken,
+// and must not hold a journey or the API.
+const (
+	EvalTimeout    = time.Second
+	TestTimeout    = 5 * time.Second
+	TestRunTimeout = 60 * time.Second
+)
+
 // ErrRejected wraps every reason a bundle is refused: it does not compile,
-// a test fails or none runs, or the catalog is invalid.
+// calls a forbidden builtin, a test fails or none runs, the catalog is
+// invalid, or it breaks a platform guarantee.
 var ErrRejected = errors.New("bundle rejected")
 
 // compiled is one loaded revision, shared read-only by all evaluations.
@@ -115,7 +134,10 @@ func Check(ctx context.Context, b *bundle.Bundle) (*compiled, TestReport, error)
 	for _, m := range b.Modules {
 		modules[m.Path] = m.Parsed
 	}
-	compiler := ast.NewCompiler().WithStrict(true)
+	if be := findForbidden(modules); be != nil {
+		return nil, TestReport{}, fmt.Errorf("%w: %w", ErrRejected, be)
+	}
+	compiler := ast.NewCompiler().WithStrict(true).WithCapabilities(Capabilities())
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, TestReport{}, fmt.Errorf("%w: %v", ErrRejected, compiler.Errors)
 	}
@@ -152,23 +174,34 @@ func Check(ctx context.Context, b *bundle.Bundle) (*compiled, TestReport, error)
 	if err := errors.Join(errs...); err != nil {
 		return nil, report, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
+	if err := checkGuarantees(ctx, c, report); err != nil {
+		return nil, report, err
+	}
 	return c, report, nil
 }
 
-// RunTests runs the bundle's Rego tests with its data. No test at all is
-// a failure too: an untested bundle is not accepted.
+// RunTests runs the bundle's Rego tests with its data, with the same
+// builtins as the engine and under deadlines. No test at all is a failure
+// too: an untested bundle is not accepted.
 func RunTests(ctx context.Context, b *bundle.Bundle) (TestReport, error) {
 	modules := map[string]*ast.Module{}
 	for _, m := range b.Modules {
 		modules[m.Path] = m.Parsed
 	}
+	if be := findForbidden(modules); be != nil {
+		return TestReport{}, fmt.Errorf("%w: %w", ErrRejected, be)
+	}
+	ctx, cancel := context.WithTimeout(ctx, TestRunTimeout)
+	defer cancel()
 	ch, err := tester.NewRunner().
+		SetCompiler(ast.NewCompiler().WithCapabilities(Capabilities())).
+		SetTimeout(TestTimeout).
 		SetStore(inmem.NewFromObjectWithOpts(b.Data, inmem.OptRoundTripOnWrite(false))).
 		Run(ctx, modules)
 	if err != nil {
 		return TestReport{}, fmt.Errorf("%w: %v", ErrRejected, err)
 	}
-	var r TestReport
+	r := TestReport{passedIn: map[string]int{}}
 	for res := range ch {
 		if res.Fail || res.Error != nil {
 			r.Failed++
@@ -179,10 +212,13 @@ func RunTests(ctx context.Context, b *bundle.Bundle) (TestReport, error) {
 			r.Failures = append(r.Failures, msg)
 		} else if !res.Skip {
 			r.Passed++
+			r.passedIn[res.Package]++
 		}
 	}
 	sort.Strings(r.Failures)
 	switch {
+	case ctx.Err() != nil:
+		return r, fmt.Errorf("%w: the Rego tests did not finish within %s", ErrRejected, TestRunTimeout)
 	case r.Failed > 0:
 		return r, fmt.Errorf("%w: %d of %d Rego tests failed: %s", ErrRejected, r.Failed, r.Failed+r.Passed, strings.Join(r.Failures, "; "))
 	case r.Passed == 0:
@@ -239,11 +275,24 @@ func (e *Engine) Load(ctx context.Context, b *bundle.Bundle) (TestReport, error)
 	return report, nil
 }
 
+// Check runs every check on b, as Load does, without serving it: for an
+// upload that goes live only after approval. It returns b's revision.
+func (e *Engine) Check(ctx context.Context, b *bundle.Bundle) (string, TestReport, error) {
+	c, report, err := Check(ctx, b)
+	if err != nil {
+		return "", report, err
+	}
+	return c.revision, report, nil
+}
+
 // Revision of the active bundle.
 func (e *Engine) Revision() string { return e.cur.Load().revision }
 
 // Catalog of the active bundle.
 func (e *Engine) Catalog() Catalog { return e.cur.Load().catalog }
+
+// ErrTimeout is returned for an evaluation that did not finish in time.
+var ErrTimeout = errors.New("policy evaluation timed out")
 
 // ErrUnknownService is returned for a service the active catalog lacks.
 var ErrUnknownService = errors.New("unknown service")
@@ -275,7 +324,10 @@ type SharingInput struct {
 
 // Sharing decides a data transfer.
 func (e *Engine) Sharing(ctx context.Context, in SharingInput) (Decision, error) {
-	c := e.cur.Load()
+	return e.cur.Load().sharingDecision(ctx, in)
+}
+
+func (c *compiled) sharingDecision(ctx context.Context, in SharingInput) (Decision, error) {
 	fields := make([]any, len(in.Fields))
 	for i, f := range in.Fields {
 		fields[i] = f
@@ -311,8 +363,13 @@ func eval(ctx context.Context, c *compiled, pq rego.PreparedEvalQuery, input map
 	if err != nil {
 		return Decision{}, fmt.Errorf("policies: input: %w", err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
+	defer cancel()
 	rs, err := pq.Eval(ctx, rego.EvalParsedInput(v))
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return Decision{}, fmt.Errorf("policies: %w after %s", ErrTimeout, EvalTimeout)
+		}
 		return Decision{}, fmt.Errorf("policies: eval: %w", err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {

@@ -13,60 +13,206 @@ import (
 )
 
 // PGBundles keeps uploaded bundles in Postgres so that every process serves
-// the same revision: the API stores an upload once it passed all checks, and
-// each process's Sync loads it.
+// the same revision. An upload that passed every check is proposed; it goes
+// live once enough different people approved it (four eyes), and each
+// process's Sync then loads it.
 type PGBundles struct{ db *pgxpool.Pool }
 
 // NewPGBundles returns the bundle store on db.
 func NewPGBundles(db *pgxpool.Pool) *PGBundles { return &PGBundles{db: db} }
 
-// Save records raw (a gzipped bundle) as the newest revision.
-func (s *PGBundles) Save(ctx context.Context, revision string, raw []byte, by string) error {
-	if _, err := s.db.Exec(ctx, `INSERT INTO policy_bundles (revision, bundle, uploaded_by) VALUES ($1, $2, $3)`, revision, raw, by); err != nil {
-		return fmt.Errorf("policies: save bundle %s: %w", revision, err)
-	}
-	return nil
+// Errors callers branch on.
+var (
+	ErrUnknownRevision = errors.New("no such proposed revision")
+	ErrAlreadyActive   = errors.New("revision already active")
+	ErrSameApprover    = errors.New("already approved by this person")
+)
+
+// Approval is one person's yes to a revision.
+type Approval struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
 }
 
-// Latest returns the newest uploaded bundle, or ok=false if none.
-func (s *PGBundles) Latest(ctx context.Context) (revision string, raw []byte, ok bool, err error) {
-	err = s.db.QueryRow(ctx, `SELECT revision, bundle FROM policy_bundles ORDER BY id DESC LIMIT 1`).Scan(&revision, &raw)
+// Revision is a stored upload with its approvals.
+type Revision struct {
+	Revision    string     `json:"revision"`
+	UploadedBy  string     `json:"uploadedBy"`
+	UploadedAt  time.Time  `json:"uploadedAt"`
+	ActivatedAt *time.Time `json:"activatedAt,omitempty"`
+	Approvals   []Approval `json:"approvals"`
+}
+
+// Propose records raw (a gzipped bundle that passed every check) as a
+// proposed revision, approved by its uploader. With required ≤ 1 it is
+// active at once.
+func (s *PGBundles) Propose(ctx context.Context, revision string, raw []byte, by string, required int) (Revision, error) {
+	var out Revision
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var id int64
+		if err := tx.QueryRow(ctx, `INSERT INTO policy_bundles (revision, bundle, uploaded_by) VALUES ($1, $2, $3) RETURNING id`,
+			revision, raw, by).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO policy_approvals (bundle_id, approved_by) VALUES ($1, $2)`, id, by); err != nil {
+			return err
+		}
+		if required <= 1 {
+			if _, err := tx.Exec(ctx, `UPDATE policy_bundles SET activated_at = now() WHERE id = $1`, id); err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = revisionByID(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return Revision{}, fmt.Errorf("policies: propose %s: %w", revision, err)
+	}
+	return out, nil
+}
+
+// Approve records by's approval of the newest proposed upload of revision.
+// It returns the revision and, when this approval was the last one
+// required, its bundle to load: the revision is active from now on.
+func (s *PGBundles) Approve(ctx context.Context, revision, by string, required int) (Revision, []byte, error) {
+	var out Revision
+	var raw []byte
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `SELECT id FROM policy_bundles WHERE revision = $1 AND activated_at IS NULL
+			ORDER BY id DESC LIMIT 1 FOR UPDATE`, revision).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			var active bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_bundles WHERE revision = $1)`, revision).Scan(&active); err != nil {
+				return err
+			}
+			if active {
+				return ErrAlreadyActive
+			}
+			return ErrUnknownRevision
+		}
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO policy_approvals (bundle_id, approved_by) VALUES ($1, $2) ON CONFLICT DO NOTHING`, id, by)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrSameApprover
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM policy_approvals WHERE bundle_id = $1`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n >= required {
+			if err := tx.QueryRow(ctx, `UPDATE policy_bundles SET activated_at = now() WHERE id = $1 RETURNING bundle`, id).Scan(&raw); err != nil {
+				return err
+			}
+		}
+		out, err = revisionByID(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return Revision{}, nil, fmt.Errorf("policies: approve %s: %w", revision, err)
+	}
+	return out, raw, nil
+}
+
+// Proposed lists the revisions waiting for approval, newest first.
+func (s *PGBundles) Proposed(ctx context.Context) ([]Revision, error) {
+	rows, err := s.db.Query(ctx, `SELECT id FROM policy_bundles WHERE activated_at IS NULL ORDER BY id DESC LIMIT 50`)
+	if err != nil {
+		return nil, fmt.Errorf("policies: proposed revisions: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("policies: proposed revisions: %w", err)
+	}
+	out := []Revision{}
+	for _, id := range ids {
+		r, err := revisionByID(ctx, s.db, id)
+		if err != nil {
+			return nil, fmt.Errorf("policies: proposed revisions: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Active returns the newest activated upload, or ok=false if none.
+func (s *PGBundles) Active(ctx context.Context) (Revision, bool, error) {
+	var id int64
+	err := s.db.QueryRow(ctx, `SELECT id FROM policy_bundles WHERE activated_at IS NOT NULL
+		ORDER BY activated_at DESC, id DESC LIMIT 1`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Revision{}, false, nil
+	}
+	if err != nil {
+		return Revision{}, false, fmt.Errorf("policies: active revision: %w", err)
+	}
+	r, err := revisionByID(ctx, s.db, id)
+	return r, err == nil, err
+}
+
+type queryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func revisionByID(ctx context.Context, q queryer, id int64) (Revision, error) {
+	var r Revision
+	if err := q.QueryRow(ctx, `SELECT revision, uploaded_by, uploaded_at, activated_at FROM policy_bundles WHERE id = $1`, id).
+		Scan(&r.Revision, &r.UploadedBy, &r.UploadedAt, &r.ActivatedAt); err != nil {
+		return r, err
+	}
+	rows, err := q.Query(ctx, `SELECT approved_by, approved_at FROM policy_approvals WHERE bundle_id = $1 ORDER BY approved_at, approved_by`, id)
+	if err != nil {
+		return r, err
+	}
+	r.Approvals, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Approval, error) {
+		var a Approval
+		err := row.Scan(&a.By, &a.At)
+		a.At = a.At.UTC()
+		return a, err
+	})
+	r.UploadedAt = r.UploadedAt.UTC()
+	if r.ActivatedAt != nil {
+		t := r.ActivatedAt.UTC()
+		r.ActivatedAt = &t
+	}
+	return r, err
+}
+
+// latest returns the newest activated bundle's revision and content.
+func (s *PGBundles) latest(ctx context.Context) (revision string, raw []byte, ok bool, err error) {
+	err = s.db.QueryRow(ctx, `SELECT revision, bundle FROM policy_bundles WHERE activated_at IS NOT NULL
+		ORDER BY activated_at DESC, id DESC LIMIT 1`).Scan(&revision, &raw)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil, false, nil
 	}
 	if err != nil {
-		return "", nil, false, fmt.Errorf("policies: latest bundle: %w", err)
+		return "", nil, false, fmt.Errorf("policies: active bundle: %w", err)
 	}
 	return revision, raw, true, nil
 }
 
-// LatestRevision returns only the newest revision's name.
-func (s *PGBundles) LatestRevision(ctx context.Context) (string, error) {
-	var rev string
-	err := s.db.QueryRow(ctx, `SELECT revision FROM policy_bundles ORDER BY id DESC LIMIT 1`).Scan(&rev)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return rev, err
-}
-
-// Sync loads the newest uploaded bundle into e whenever it changes, until
+// Sync loads the newest activated bundle into e whenever it changes, until
 // ctx ends. A bundle that no longer passes (it did when uploaded) is logged
 // and the running revision stays.
 func (s *PGBundles) Sync(ctx context.Context, e *Engine, every time.Duration, log *slog.Logger) {
 	var seen string
 	for {
-		if rev, err := s.LatestRevision(ctx); err == nil && rev != "" && rev != seen && rev != e.Revision() {
-			if _, raw, ok, err := s.Latest(ctx); err == nil && ok {
-				b, err := TarballBundle(bytes.NewReader(raw))
-				if err == nil {
-					_, err = e.Load(ctx, b)
-				}
-				if err != nil {
-					log.Error("stored policy bundle refused", "revision", rev, "error", err)
-				} else {
-					log.Info("policy bundle loaded", "revision", e.Revision())
-				}
+		if rev, raw, ok, err := s.latest(ctx); err == nil && ok && rev != seen && rev != e.Revision() {
+			b, err := TarballBundle(bytes.NewReader(raw))
+			if err == nil {
+				_, err = e.Load(ctx, b)
+			}
+			if err != nil {
+				log.Error("stored policy bundle refused", "revision", rev, "error", err)
+			} else {
+				log.Info("policy bundle loaded", "revision", e.Revision())
 			}
 			seen = rev
 		}

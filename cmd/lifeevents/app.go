@@ -48,10 +48,12 @@ type app struct {
 	// deliver routes submissions to agencies with a webhook.
 	deliver agencies.Router
 	// district settings
-	offersOptIn   bool
-	retention     time.Duration
-	timeScale     float64
-	agencyTimeout time.Duration
+	offersOptIn bool
+	retention   time.Duration
+	timeScale   float64
+	// policyApprovers is how many people must approve a policy upload.
+	policyApprovers int
+	agencyTimeout   time.Duration
 
 	mu    sync.Mutex
 	stops []func()
@@ -328,25 +330,27 @@ func (a *app) startIngest(ctx context.Context, brokers []string) {
 // serveHTTP serves the API on an already bound listener. keySecret hashes
 // citizen ids into the Kafka keys of posted applications.
 func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecret []byte) {
+	log := a.log.With("component", "http")
 	h := httpapi.New(httpapi.Deps{
-		Verifier:    verifier,
-		Proposals:   proposals.NewPGStore(a.pool),
-		Events:      events.NewPGStatusLog(a.pool),
-		Intake:      intake.NewStore(a.pool, events.NewPublisher(nil, keySecret)),
-		DeadLetters: ingest.NewDeadLetters(a.pool, a.log.With("component", "dlq")),
-		Policies:    a.engine,
-		Bundles:     policies.NewPGBundles(a.pool),
-		Messages:    inbox.NewPGStore(a.pool),
-		Consents:    a.consents(),
-		Withdrawals: workflows.Journeys{Client: a.tc},
-		Journeys:    workflows.Journeys{Client: a.tc},
-		Submissions: agencies.NewPGStore(a.pool, a.consents()),
-		Codec:       a.codecHandler(),
-		Checks:      a.checks,
-		Metrics:     a.reg,
-		Log:         a.log.With("component", "http"),
+		Verifier:        verifier,
+		Proposals:       proposals.NewPGStore(a.pool),
+		Events:          events.NewPGStatusLog(a.pool),
+		Intake:          intake.NewStore(a.pool, events.NewPublisher(nil, keySecret)),
+		DeadLetters:     ingest.NewDeadLetters(a.pool, a.log.With("component", "dlq")),
+		Policies:        a.engine,
+		Bundles:         policies.NewPGBundles(a.pool),
+		PolicyApprovers: a.policyApprovers,
+		Messages:        inbox.NewPGStore(a.pool),
+		Consents:        a.consents(),
+		Withdrawals:     workflows.Journeys{Client: a.tc},
+		Journeys:        workflows.Journeys{Client: a.tc},
+		Submissions:     agencies.NewPGStore(a.pool, a.consents()),
+		Codec:           a.codecHandler(),
+		Checks:          a.checks,
+		Metrics:         a.reg,
+		Log:             log,
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := httpapi.NewHTTPServer(h, httpapi.DefaultHTTPConfig(), log)
 	a.goRun("http", func() error {
 		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			return err

@@ -78,6 +78,7 @@ Stop with Ctrl-C.`,
 	f.StringVar(&o.policiesDir, "policies", "", "policy bundle folder (default: the bundle built into the binary)")
 	bindEnv(f, "policies", "LIFEEVENTS_POLICIES")
 	g.district.bind(f)
+	g.district.bindApprovers(f)
 	f.DurationVar(&o.agencyDelay, "agency-delay", 3*time.Second, "how long the sample agencies take to answer (scaled by --time-scale)")
 	bindEnv(f, "agency-delay", "LIFEEVENTS_AGENCY_DELAY")
 	return cmd
@@ -85,6 +86,9 @@ Stop with Ctrl-C.`,
 
 func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 	began := time.Now()
+	// Everything dev writes (Kafka's log, Temporal's database, keys) holds
+	// personal data or secrets: readable by this account alone.
+	syscall.Umask(0o077)
 	defer func() {
 		if err != nil {
 			a.stop() // nothing half-started is left running
@@ -231,13 +235,21 @@ const (
 	lockFile       = "lock"
 )
 
+// prepareDataDir creates the data dir private to this account (0700; the
+// private Postgres's account may only pass through it) and makes what an
+// earlier version left readable private too: it holds citizens' data.
 func prepareDataDir(dir string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", fmt.Errorf("data dir %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return "", fmt.Errorf("data dir %s cannot be created: %w", abs, errors.Unwrap(err))
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		// Group traversal stays if devpg granted it; nothing else.
+		_ = os.Chmod(abs, 0o700|fi.Mode().Perm()&0o010)
+		_ = privatise(abs)
 	}
 	probe := filepath.Join(abs, ".write-test")
 	if err := os.WriteFile(probe, nil, 0o600); err != nil {
@@ -245,6 +257,31 @@ func prepareDataDir(dir string) (string, error) {
 	}
 	_ = os.Remove(probe)
 	return abs, nil
+}
+
+// privatise takes every permission of group and others from the files and
+// folders of the data dir, but for the private Postgres's folder, which
+// that server keeps private itself.
+func privatise(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		if d.IsDir() && d.Name() == "postgres" && filepath.Dir(p) == dir {
+			return filepath.SkipDir
+		}
+		if d.Type()&os.ModeSymlink != 0 {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return os.Chmod(p, fi.Mode().Perm()&0o700)
+		}
+		return nil
+	})
 }
 
 // lockDataDir makes sure one dev process at a time owns the data dir. The

@@ -63,6 +63,7 @@ type district struct {
 	agencyTimeout time.Duration
 	webhooks      []string
 	webhookSecret string
+	approvers     int
 }
 
 func (d district) apply(a *app) error {
@@ -91,6 +92,13 @@ func (d district) apply(a *app) error {
 		d.agencyTimeout = 14 * 24 * time.Hour
 	}
 	a.agencyTimeout = d.agencyTimeout
+	switch {
+	case d.approvers == 0:
+		d.approvers = 2
+	case d.approvers < 1 || d.approvers > 9:
+		return fmt.Errorf("--policy-approvers %d: use 2 (four eyes, the default) up to 9; 1 only where one person may change policies alone", d.approvers)
+	}
+	a.policyApprovers = d.approvers
 	a.deliver = agencies.Router{}
 	for _, w := range d.webhooks {
 		id, url, ok := strings.Cut(w, "=")
@@ -116,7 +124,14 @@ func (d *district) bind(f *pflag.FlagSet) {
 	f.StringVar(&d.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret that signs webhook deliveries")
 	bindEnv(f, "webhook-secret", "LIFEEVENTS_WEBHOOK_SECRET")
 	bindEnv(f, "time-scale", "LIFEEVENTS_TIME_SCALE")
+
 	bindEnv(f, "agency-timeout", "LIFEEVENTS_AGENCY_TIMEOUT")
+}
+
+// bindApprovers is for the processes that serve the policy API.
+func (d *district) bindApprovers(f *pflag.FlagSet) {
+	f.IntVar(&d.approvers, "policy-approvers", 2, "how many different policy users approve an upload before it goes live (the uploader counts); 1 turns four eyes off")
+	bindEnv(f, "policy-approvers", "LIFEEVENTS_POLICY_APPROVERS")
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,6 +23,7 @@ type cluster struct {
 	kafkaBrokers      string
 	jwtPublicKey      string
 	jwksURL           string
+	jwt               auth.Config
 	keySecret         string
 	policiesDir       string
 	codecKey          string
@@ -61,6 +63,16 @@ func (c *cluster) bindAuth(f *pflag.FlagSet) {
 	f.StringVar(&c.jwksURL, "jwks-url", "", "JWKS URL of the identity provider that signs API tokens")
 	bindEnv(f, "jwt-public-key", "LIFEEVENTS_JWT_PUBLIC_KEY")
 	bindEnv(f, "jwks-url", "LIFEEVENTS_JWKS_URL")
+	f.StringVar(&c.jwt.Issuer, "jwt-issuer", "", "the iss every API token must carry (required)")
+	f.StringVar(&c.jwt.Audience, "jwt-audience", "", "the aud every API token must carry (required)")
+	f.DurationVar(&c.jwt.MaxLifetime, "jwt-max-lifetime", 24*time.Hour, "longest validity a token may claim")
+	f.StringVar(&c.jwt.SubjectClaim, "jwt-subject-claim", "sub", "the claim that carries the subject (the citizen id for citizens)")
+	f.StringVar(&c.jwt.RolesClaim, "jwt-roles-claim", "roles", "the claim that carries the roles, a JSON array of strings")
+	bindEnv(f, "jwt-issuer", "LIFEEVENTS_JWT_ISSUER")
+	bindEnv(f, "jwt-audience", "LIFEEVENTS_JWT_AUDIENCE")
+	bindEnv(f, "jwt-max-lifetime", "LIFEEVENTS_JWT_MAX_LIFETIME")
+	bindEnv(f, "jwt-subject-claim", "LIFEEVENTS_JWT_SUBJECT_CLAIM")
+	bindEnv(f, "jwt-roles-claim", "LIFEEVENTS_JWT_ROLES_CLAIM")
 }
 
 func required(pairs ...string) error {
@@ -74,13 +86,16 @@ func required(pairs ...string) error {
 }
 
 func (c *cluster) verifier(ctx context.Context) (httpapi.TokenVerifier, error) {
+	if err := c.jwt.Validate(); err != nil {
+		return nil, err
+	}
 	switch {
 	case c.jwtPublicKey != "" && c.jwksURL != "":
 		return nil, errors.New("set either --jwt-public-key or --jwks-url, not both")
 	case c.jwtPublicKey != "":
-		return auth.NewVerifierFromKey(c.jwtPublicKey)
+		return auth.NewVerifierFromKey(c.jwtPublicKey, c.jwt)
 	case c.jwksURL != "":
-		return auth.NewVerifierFromJWKS(ctx, c.jwksURL)
+		return auth.NewVerifierFromJWKS(ctx, c.jwksURL, c.jwt)
 	}
 	return nil, errors.New("--jwt-public-key or --jwks-url is required to verify API tokens")
 }
@@ -178,6 +193,7 @@ func newServe(g *globals) *cobra.Command {
 	c.bindAuth(cmd.Flags())
 	c.bindKeySecret(cmd.Flags())
 	c.bindPolicies(cmd.Flags())
+	g.district.bindApprovers(cmd.Flags())
 	return cmd
 }
 

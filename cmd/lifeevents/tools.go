@@ -86,7 +86,9 @@ func newToken(g *globals) *cobra.Command {
 		Short: "Mint an API token from the dev signer (dev mode only)",
 		Long: `Prints a bearer token signed with the dev data dir's key, for trying the API:
   curl -H "Authorization: Bearer $(lifeevents token --sub c-1001 --role citizen)" ...
-Roles: citizen (sub is the citizen id), registry, agency:<agencyId>, policy, operator.`,
+Roles: citizen (sub is the citizen id), registry:<municipality key> (a registry
+office, e.g. registry:03353022), agency:<agencyId>, policy, operator.
+Tokens carry the dev issuer and audience and are valid for at most 24h.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if sub == "" {
@@ -97,8 +99,11 @@ Roles: citizen (sub is the citizen id), registry, agency:<agencyId>, policy, ope
 			}
 			for _, r := range roles {
 				if !auth.ValidRole(r) {
-					return fmt.Errorf("unknown role %q: use citizen, registry, agency:<id>, policy or operator", r)
+					return fmt.Errorf("unknown role %q: use citizen, registry:<8-digit municipality key>, agency:<id>, policy or operator", r)
 				}
+			}
+			if ttl <= 0 || ttl > 24*time.Hour {
+				return fmt.Errorf("--ttl %s: tokens are valid for at most 24h", ttl)
 			}
 			dir, err := prepareDataDir(dataDir)
 			if err != nil {

@@ -5,6 +5,8 @@ package devpg
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +40,9 @@ type Options struct {
 	User string
 	// Fast trades durability for speed (fsync off): for tests only.
 	Fast bool
+	// PasswordFile holds the superuser's password (created at first start,
+	// mode 0600). Default: the cluster folder's name + ".password" beside it.
+	PasswordFile string
 	// Log receives the server's own output; nil discards it.
 	Log    io.Writer
 	Logger *slog.Logger
@@ -45,11 +50,12 @@ type Options struct {
 
 // Server is a running private PostgreSQL server.
 type Server struct {
-	opts Options
-	cmd  *exec.Cmd
-	port int
-	done chan struct{}
-	err  error
+	opts     Options
+	cmd      *exec.Cmd
+	port     int
+	password string
+	done     chan struct{}
+	err      error
 }
 
 const superuser = "lifeevents"
@@ -79,14 +85,26 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := prepareDir(dir, cred); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+	if opts.PasswordFile == "" {
+		opts.PasswordFile = dir + ".password"
+	}
+	password, fresh, err := loadOrCreatePassword(opts.PasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	_, statErr := os.Stat(filepath.Join(dir, "PG_VERSION"))
+	newCluster := errors.Is(statErr, os.ErrNotExist)
+	if newCluster {
 		opts.Logger.Info("initialising private postgres cluster", "dir", dir)
-		initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", dir, "-U", superuser,
-			"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions")
-		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		if out, err := initdb.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("devpg: initdb in %s: %v: %s", dir, err, lastLine(out))
+		if err := initCluster(ctx, bin, dir, password, cred); err != nil {
+			return nil, err
 		}
+	}
+	// A cluster made before passwords were set trusts every local user:
+	// start it once more on trust to set the password, then never again.
+	upgrade := !newCluster && fresh
+	if err := writeHBA(dir, upgrade, cred); err != nil {
+		return nil, err
 	}
 	if err := stopOrphan(dir, opts.Logger); err != nil {
 		return nil, err
@@ -113,11 +131,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("devpg: start postgres: %w", err)
 	}
-	s := &Server{opts: opts, cmd: cmd, port: port, done: make(chan struct{})}
+	s := &Server{opts: opts, cmd: cmd, port: port, password: password, done: make(chan struct{})}
 	go func() { s.err = cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		_ = s.Stop()
 		return nil, err
+	}
+	if upgrade {
+		if err := s.setPassword(ctx, cred); err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
 	}
 	opts.Logger.Info("private postgres ready", "port", port, "dir", dir)
 	return s, nil
@@ -125,8 +149,100 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 // URL is a connection string for the given database on this server.
 func (s *Server) URL(database string) string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.port, database)
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.password, s.port, database)
 }
+
+// loadOrCreatePassword reads the password in file, or makes a random one
+// (fresh) and writes it with mode 0600.
+func loadOrCreatePassword(file string) (password string, fresh bool, err error) {
+	b, err := os.ReadFile(file)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", false, fmt.Errorf("devpg: read %s: %w", file, err)
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", false, fmt.Errorf("devpg: %w", err)
+	}
+	password = hex.EncodeToString(raw)
+	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("devpg: write %s: %w", file, err)
+	}
+	return password, true, nil
+}
+
+// initCluster runs initdb with password authentication; the password goes
+// through a file only the server account can read, never the command line.
+func initCluster(ctx context.Context, bin, dir, password string, cred *syscall.Credential) error {
+	pw, err := os.CreateTemp("", "lifeevents-pg-pw-")
+	if err != nil {
+		return fmt.Errorf("devpg: %w", err)
+	}
+	defer os.Remove(pw.Name())
+	_, err = pw.WriteString(password + "\n")
+	if cerr := pw.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && cred != nil {
+		err = os.Chown(pw.Name(), int(cred.Uid), int(cred.Gid))
+	}
+	if err != nil {
+		return fmt.Errorf("devpg: password file: %w", err)
+	}
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", dir, "-U", superuser,
+		"--auth=scram-sha-256", "--pwfile="+pw.Name(), "--encoding=UTF8", "--locale=C", "--no-instructions")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("devpg: initdb in %s: %v: %s", dir, err, lastLine(out))
+	}
+	return nil
+}
+
+// writeHBA allows connections over loopback TCP only, with the password
+// (trust only while an old cluster is given its password).
+func writeHBA(dir string, trust bool, cred *syscall.Credential) error {
+	method := "scram-sha-256"
+	if trust {
+		method = "trust"
+	}
+	hba := "# Written by lifeevents at every start: loopback TCP only, with the password.\n" +
+		"host all all 127.0.0.1/32 " + method + "\n"
+	file := filepath.Join(dir, "pg_hba.conf")
+	if err := os.WriteFile(file, []byte(hba), 0o600); err != nil {
+		return fmt.Errorf("devpg: write %s: %w", file, err)
+	}
+	if cred != nil {
+		if err := os.Chown(file, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("devpg: %w", err)
+		}
+	}
+	return nil
+}
+
+// setPassword gives an old trust cluster its password and switches it to
+// password authentication.
+func (s *Server) setPassword(ctx context.Context, cred *syscall.Credential) error {
+	conn, err := pgx.Connect(ctx, s.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("devpg: connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+superuser+" PASSWORD "+quoteLiteral(s.password)); err != nil {
+		return fmt.Errorf("devpg: set password: %w", err)
+	}
+	if err := writeHBA(s.opts.Dir, false, cred); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return fmt.Errorf("devpg: reload: %w", err)
+	}
+	s.opts.Logger.Info("private postgres now requires its password", "dir", s.opts.Dir)
+	return nil
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // Port the server listens on.
 func (s *Server) Port() int { return s.port }
@@ -239,6 +355,19 @@ func prepareDir(dir string, cred *syscall.Credential) error {
 	}
 	if cred == nil {
 		return nil
+	}
+	// A private parent (mode 0700, ours) lets the server account pass
+	// through by its group alone: it may traverse, not list or read.
+	if parent := filepath.Dir(dir); parent != "/" {
+		if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o011 == 0 &&
+			fi.Sys().(*syscall.Stat_t).Uid == uint32(os.Geteuid()) {
+			if err := os.Chown(parent, -1, int(cred.Gid)); err != nil {
+				return fmt.Errorf("devpg: %w", err)
+			}
+			if err := os.Chmod(parent, fi.Mode().Perm()|0o010); err != nil {
+				return fmt.Errorf("devpg: %w", err)
+			}
+		}
 	}
 	// Only a directory not yet owned by the server account needs handing
 	// over; a running server's files come and go while we would walk them.

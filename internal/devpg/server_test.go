@@ -161,3 +161,48 @@ func TestPortInUse(t *testing.T) {
 		t.Fatal("second server on a used port started")
 	}
 }
+
+// TestPasswordOnLoopback: the private server refuses a connection without
+// its password, also for a cluster an earlier version made with trust.
+func TestPasswordOnLoopback(t *testing.T) {
+	dir := tempDir(t) + "/pg"
+	ctx := context.Background()
+	s, err := devpg.Start(ctx, devpg.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPassword := func(s *devpg.Server) string {
+		return "postgres://lifeevents@127.0.0.1:" + strconv.Itoa(s.Port()) + "/postgres?sslmode=disable"
+	}
+	if conn, err := pgx.Connect(ctx, noPassword(s)); err == nil {
+		conn.Close(ctx)
+		t.Fatal("connected without the password")
+	}
+	if got := queryOne(t, s.URL("postgres"), "SELECT 'in'"); got != "in" {
+		t.Fatal(got)
+	}
+	fi, err := os.Stat(dir + ".password")
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("password file: %v %v", fi, err)
+	}
+	_ = s.Stop()
+
+	// An old cluster: trust in pg_hba.conf and no password file. The next
+	// start gives it a password and takes trust away.
+	if err := os.WriteFile(filepath.Join(dir, "pg_hba.conf"), []byte("host all all 127.0.0.1/32 trust\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(dir + ".password")
+	s, err = devpg.Start(ctx, devpg.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if got := queryOne(t, s.URL("postgres"), "SELECT 'in'"); got != "in" {
+		t.Fatal(got)
+	}
+	if conn, err := pgx.Connect(ctx, noPassword(s)); err == nil {
+		conn.Close(ctx)
+		t.Fatal("an upgraded cluster still lets connections in without the password")
+	}
+}
