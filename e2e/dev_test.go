@@ -220,6 +220,10 @@ func TestBadInput(t *testing.T) {
 		{"token without role", nil, []string{"token", "--sub", "x"}, "--role is required"},
 		{"token unknown role", nil, []string{"token", "--sub", "x", "--role", "root"}, "unknown role"},
 		{"serve without config", []string{"DATABASE_URL="}, []string{"serve"}, "--database-url is required"},
+		{"serve without token issuer", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "TEMPORAL_ADDRESS=127.0.0.1:1", "LIFEEVENTS_KEY_SECRET=" + strings.Repeat("ab", 16)},
+			[]string{"serve", "--jwt-audience", "lifeevents-api"}, "LIFEEVENTS_JWT_ISSUER"},
+		{"token for a bare registry", nil, []string{"token", "--sub", "x", "--role", "registry"}, "registry:<8-digit municipality key>"},
+		{"token for two days", nil, []string{"token", "--sub", "x", "--role", "citizen", "--ttl", "48h"}, "at most 24h"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -236,7 +240,7 @@ func TestBadInput(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	for _, cmd := range []string{"", "dev", "serve", "worker", "ingest", "migrate", "emit", "token",
-		"policy", "policy test", "policy check", "policy eval", "registry", "registry load"} {
+		"policy", "policy test", "policy check", "policy eval", "policy upload", "policy approve", "policy list", "registry", "registry load"} {
 		args := strings.Fields(cmd + " --help")
 		out := cli(t, nil, args...)
 		if !strings.Contains(out, "Usage:") {

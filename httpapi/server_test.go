@@ -7,12 +7,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/converter"
@@ -338,4 +340,47 @@ func FuzzRequestBodies(f *testing.F) {
 			t.Fatalf("%s %s answered %d to %q: %s", rt.Method, rt.Path, rec.Code, body, rec.Body)
 		}
 	})
+}
+
+// TestSlowClientsAreCutOff holds the first case of class 4: a client that
+// sent its headers and then sends its body a byte at a time, or sits idle,
+// does not keep its connection.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	cfg := httpapi.DefaultHTTPConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.ReadTimeout, cfg.IdleTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv := httpapi.NewHTTPServer(server(t), cfg, slog.New(slog.DiscardHandler))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+
+	for name, send := range map[string]string{
+		"body never finished": "POST /api/v1/me/consents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer citizen\r\nContent-Length: 1000\r\n\r\n{",
+		"idle after an answer": "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte(send)); err != nil {
+				t.Fatal(err)
+			}
+			began := time.Now()
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err = io.Copy(io.Discard, conn) // until the server closes it
+			if err != nil || time.Since(began) > 5*time.Second {
+				t.Fatalf("connection held for %s (%v)", time.Since(began), err)
+			}
+		})
+	}
+	if err := (httpapi.HTTPConfig{}).Validate(); err == nil {
+		t.Fatal("an HTTP config without limits validated")
+	}
 }

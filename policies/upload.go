@@ -7,7 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -187,4 +191,50 @@ func ReadUpload(raw []byte, l Limits) (*bundle.Bundle, error) {
 		return nil, fmt.Errorf("policies: read bundle: %w", err)
 	}
 	return &b, nil
+}
+
+// Pack writes the bundle folder dir as `opa build` lays it out: a gzipped
+// tar of its Rego, data and manifest files, in a stable order.
+func Pack(dir string) ([]byte, error) {
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !onlyPolicyFiles(p, info, 0) {
+			names = append(names, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policies: pack %s: %w", dir, err)
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, p := range names {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("policies: pack: %w", err)
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if err := tw.WriteHeader(&tar.Header{Name: "/" + filepath.ToSlash(rel), Mode: 0o644, Size: int64(len(b))}); err != nil {
+			return nil, fmt.Errorf("policies: pack: %w", err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			return nil, fmt.Errorf("policies: pack: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("policies: pack: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("policies: pack: %w", err)
+	}
+	return buf.Bytes(), nil
 }

@@ -164,6 +164,9 @@ func newServe(g *globals) *cobra.Command {
 			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress, "--key-secret", c.keySecret); err != nil {
 				return err
 			}
+			if err := c.jwt.Validate(); err != nil {
+				return err
+			}
 			secret, err := decodeSecret(c.keySecret)
 			if err != nil {
 				return err
