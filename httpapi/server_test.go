@@ -360,7 +360,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	defer srv.Close()
 
 	for name, send := range map[string]string{
-		"body never finished": "POST /api/v1/me/consents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer citizen\r\nContent-Length: 1000\r\n\r\n{",
+		"body never finished":  "POST /api/v1/me/consents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer citizen\r\nContent-Length: 1000\r\n\r\n{",
 		"idle after an answer": "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
