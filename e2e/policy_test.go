@@ -162,27 +162,6 @@ func TestNewServiceWithoutGo(t *testing.T) {
 		t.Fatalf("after the hostile uploads: %d %+v", code, listed)
 	}
 
-	// The same four eyes from the command line: the repository's folder
-	// (the built-in revision) proposed by one, approved by another.
-	api := "http://" + dev.http
-	out := cli(t, nil, "policy", "upload", "../policies", "--api-url", api, "--token", team)
-	if !strings.Contains(out, "revision "+before.Revision+" proposed") || !strings.Contains(out, "policy approve "+before.Revision) {
-		t.Fatalf("policy upload printed %q", out)
-	}
-	if out := cli(t, nil, "policy", "list", "--api-url", api, "--token", team); !strings.Contains(out, "proposed  "+before.Revision+"  by policy-team") {
-		t.Fatalf("policy list printed %q", out)
-	}
-	if msg := cliFails(t, nil, "policy", "approve", before.Revision, "--api-url", api, "--token", team); !strings.Contains(msg, "four_eyes") {
-		t.Fatalf("approving one's own upload: %q", msg)
-	}
-	out = cli(t, nil, "policy", "approve", before.Revision, "--api-url", api, "--token", dev.token("policy-reviewer", "policy"))
-	if !strings.Contains(out, "revision "+before.Revision+" is active") {
-		t.Fatalf("policy approve printed %q", out)
-	}
-	if msg := cliFails(t, []string{"LIFEEVENTS_TOKEN="}, "policy", "upload", "../policies", "--api-url", api); !strings.Contains(msg, "--token") {
-		t.Fatalf("upload without token: %q", msg)
-	}
-
 	// Dry run of the new service.
 	var d struct {
 		Allow bool `json:"allow"`
@@ -213,5 +192,26 @@ func TestNewServiceWithoutGo(t *testing.T) {
 	if code := dev.get("/api/v1/me/messages", dev.token("c-1001", "citizen"), &inbox); code != http.StatusOK || len(inbox.Items) != 5 {
 		t.Fatalf("inbox: %d %+v", code, inbox)
 	}
+	// The same four eyes from the command line: the repository's folder
+	// (the built-in revision) proposed by one, approved by another.
+	api := "http://" + dev.http
+	out := cli(t, nil, "policy", "upload", "../policies", "--api-url", api, "--token", team)
+	if !strings.Contains(out, "revision "+before.Revision+" proposed") || !strings.Contains(out, "policy approve "+before.Revision) {
+		t.Fatalf("policy upload printed %q", out)
+	}
+	if out := cli(t, nil, "policy", "list", "--api-url", api, "--token", team); !strings.Contains(out, "proposed  "+before.Revision+"  by policy-team") {
+		t.Fatalf("policy list printed %q", out)
+	}
+	if msg := cliFails(t, nil, "policy", "approve", before.Revision, "--api-url", api, "--token", team); !strings.Contains(msg, "four_eyes") {
+		t.Fatalf("approving one's own upload: %q", msg)
+	}
+	out = cli(t, nil, "policy", "approve", before.Revision, "--api-url", api, "--token", dev.token("policy-reviewer", "policy"))
+	if !strings.Contains(out, "revision "+before.Revision+" is active") {
+		t.Fatalf("policy approve printed %q", out)
+	}
+	if msg := cliFails(t, []string{"LIFEEVENTS_TOKEN="}, "policy", "upload", "../policies", "--api-url", api); !strings.Contains(msg, "--token") {
+		t.Fatalf("upload without token: %q", msg)
+	}
+
 	dev.kill(syscall.SIGTERM)
 }
