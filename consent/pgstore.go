@@ -62,6 +62,9 @@ const (
 	maxText             = 64
 	maxFields           = 64
 	MaxActivePerCitizen = 200
+	// MaxRecordsPerCitizen bounds the history too: the records are kept,
+	// withdrawn or not, so giving and withdrawing in a loop must end.
+	MaxRecordsPerCitizen = 2000
 )
 
 func (s *Store) validate(r *Request) error {
@@ -150,13 +153,21 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 	id := newID("cs-")
 	var withdrawn []Withdrawn
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var active int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM consents c JOIN consent_state st ON st.consent_id = c.id
-			WHERE c.citizen_id = $1 AND st.status = 'active'`, citizenID).Scan(&active); err != nil {
+		// Counted under a lock per citizen, so parallel requests cannot all
+		// slip under the bound.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('consents:' || $1))`, citizenID); err != nil {
+			return err
+		}
+		var active, all int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE st.status = 'active'), count(*)
+			FROM consents c JOIN consent_state st ON st.consent_id = c.id WHERE c.citizen_id = $1`, citizenID).Scan(&active, &all); err != nil {
 			return err
 		}
 		if active >= MaxActivePerCitizen {
 			return invalid("too_many_consents", fmt.Sprintf("you have %d active consents, the most there can be; withdraw some first", active))
+		}
+		if all >= MaxRecordsPerCitizen {
+			return invalid("too_many_consents", fmt.Sprintf("you have given %d consents, the most one person can record here; ask the controller", all))
 		}
 		fields, _ := json.Marshal(r.Fields)
 		cats, _ := json.Marshal(r.DataCategories)

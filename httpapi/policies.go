@@ -23,7 +23,7 @@ type PolicyEngine interface {
 // revision with every process.
 type BundleStore interface {
 	Propose(ctx context.Context, revision string, raw []byte, by string, required int) (policies.Revision, error)
-	Approve(ctx context.Context, revision, by string, required int) (policies.Revision, []byte, error)
+	Approve(ctx context.Context, revision, by string, required int, vet func(raw []byte) error) (policies.Revision, []byte, error)
 	Proposed(ctx context.Context) ([]policies.Revision, error)
 }
 
@@ -93,8 +93,22 @@ func (s *Server) bundleRefused(w http.ResponseWriter, r *http.Request, err error
 // platform guarantees run; a bundle that passes is a proposed revision that
 // goes live once a second, different policy user approves it.
 func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+	// One bundle check at a time: each may take a core for up to
+	// policies.CheckTimeout.
+	select {
+	case s.checking <- struct{}{}:
+		defer func() { <-s.checking }()
+	default:
+		writeError(w, http.StatusTooManyRequests, "upload_busy", "another bundle is being checked; try again in a minute")
+		return
+	}
 	limits := policies.DefaultLimits()
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.Compressed))
+	var tooLarge *http.MaxBytesError
+	if err != nil && !errors.As(err, &tooLarge) {
+		writeError(w, http.StatusBadRequest, "bundle_unreadable", "the upload could not be read")
+		return
+	}
 	if err != nil {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{
 			"error": apiError{Code: "bundle_limit", Message: "the bundle is larger than 8 MiB compressed"}, "limit": "compressed_size",
@@ -112,6 +126,10 @@ func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return
 	}
 	rev, err := s.deps.Bundles.Propose(r.Context(), revision, raw, p.Subject, s.approvers())
+	if errors.Is(err, policies.ErrRevisionTaken) {
+		writeError(w, http.StatusConflict, "revision_taken", "this revision names another bundle already: give the manifest a new revision")
+		return
+	}
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -136,8 +154,22 @@ func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Prin
 // makes the revision live.
 func (s *Server) approvePolicies(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	revision := r.PathValue("revision")
-	rev, raw, err := s.deps.Bundles.Approve(r.Context(), revision, p.Subject, s.approvers())
+	var report policies.TestReport
+	vet := func(raw []byte) error {
+		b, err := policies.ReadUpload(raw, policies.DefaultLimits())
+		if err != nil {
+			return err
+		}
+		_, report, err = s.deps.Policies.Check(r.Context(), b)
+		return err
+	}
+	rev, raw, err := s.deps.Bundles.Approve(r.Context(), revision, p.Subject, s.approvers(), vet)
+	var le *policies.LimitError
 	switch {
+	case errors.Is(err, policies.ErrRejected) || errors.As(err, &le):
+		// It passed when uploaded; this version's checks refuse it.
+		s.bundleRefused(w, r, err, report)
+		return
 	case errors.Is(err, policies.ErrUnknownRevision):
 		writeError(w, http.StatusNotFound, "not_found", "no such proposed revision")
 		return

@@ -80,6 +80,8 @@ type Server struct {
 	mux      *http.ServeMux
 	routes   []Route
 	requests *prometheus.HistogramVec
+	// checking admits one bundle check at a time.
+	checking chan struct{}
 }
 
 // Role is who may call a route. Every route declares one: registering a
@@ -134,7 +136,7 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // New builds the handler and registers its metrics.
 func New(d Deps) *Server {
-	s := &Server{deps: d, mux: http.NewServeMux()}
+	s := &Server{deps: d, mux: http.NewServeMux(), checking: make(chan struct{}, 1)}
 	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "lifeevents_http_request_seconds", Help: "API requests by route and status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -226,15 +228,26 @@ func (s *Server) public(pattern, summary string, h http.HandlerFunc) {
 	s.register(Route{Role: Public, Summary: summary}, pattern, h)
 }
 
-// route registers an authenticated route with the role it needs.
+// route registers an authenticated route with the role it needs. Its ids
+// are checked after the token, so that a caller without one learns nothing
+// about which routes exist.
 func (s *Server) route(role Role, pattern, summary string, personal bool, h authedHandler) {
-	s.register(Route{Role: role, Summary: summary, Personal: personal}, pattern, s.require(role, h))
+	_, path, _ := strings.Cut(pattern, " ")
+	names := pathWildcards(path)
+	checked := func(w http.ResponseWriter, r *http.Request, p auth.Principal) {
+		if id, bad := badWildcard(r, names); bad {
+			writeError(w, http.StatusNotFound, "not_found", "no such "+id)
+			return
+		}
+		h(w, r, p)
+	}
+	s.register(Route{Role: role, Summary: summary, Personal: personal}, pattern, s.require(role, checked))
 }
 
 // register adds the route to the table and to the mux. Path wildcards are
-// checked before any handler sees them: an id that is too long, not UTF-8
-// or holds control characters names no record, so it is 404 before it
-// reaches a query.
+// checked before any handler sees them (for authenticated routes, right
+// after the token): an id that is too long, not UTF-8 or holds control
+// characters names no record, so it is 404 before it reaches a query.
 func (s *Server) register(rt Route, pattern string, h http.HandlerFunc) {
 	rt.Method, rt.Path, _ = strings.Cut(pattern, " ")
 	if rt.Path == "" {
@@ -249,7 +262,7 @@ func (s *Server) register(rt Route, pattern string, h http.HandlerFunc) {
 		if rt.Personal || rt.Role != Public {
 			sw.Header().Set("Cache-Control", "no-store")
 		}
-		if id, ok := badWildcard(r, wildcards); ok {
+		if id, bad := badWildcard(r, wildcards); bad && rt.Role == Public {
 			writeError(sw, http.StatusNotFound, "not_found", "no such "+id)
 		} else {
 			h(sw, r)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,16 +46,23 @@ func (verifier) Verify(tok string) (auth.Principal, error) {
 
 // fakes answer every dependency with "nothing there", enough for the
 // handlers to run to an answer of their own.
-type fakes struct{ engine *policies.Engine }
+type fakes struct {
+	engine *policies.Engine
+	// reached counts the calls that took an id, so a test can prove that
+	// a bad id never got that far.
+	reached *atomic.Int64
+}
 
 func (fakes) ListForCitizen(context.Context, string, proposals.Status) ([]proposals.Proposal, error) {
 	return nil, nil
 }
-func (fakes) GetForCitizen(context.Context, string, string) (proposals.Proposal, error) {
+func (f fakes) GetForCitizen(context.Context, string, string) (proposals.Proposal, error) {
+	f.reached.Add(1)
 	return proposals.Proposal{}, proposals.ErrNotFound
 }
 func (fakes) ListForLifeEvent(context.Context, string) ([]proposals.Proposal, error) { return nil, nil }
-func (fakes) Get(context.Context, string) (events.Status, error) {
+func (f fakes) Get(context.Context, string) (events.Status, error) {
+	f.reached.Add(1)
 	return events.Status{}, events.ErrUnknownEvent
 }
 func (fakes) Submit(context.Context, intake.Application) (intake.Receipt, error) {
@@ -65,7 +73,8 @@ func (fakes) Replay(context.Context, string) error                   { return in
 func (fakes) Propose(context.Context, string, []byte, string, int) (policies.Revision, error) {
 	return policies.Revision{}, nil
 }
-func (fakes) Approve(context.Context, string, string, int) (policies.Revision, []byte, error) {
+func (f fakes) Approve(context.Context, string, string, int, func([]byte) error) (policies.Revision, []byte, error) {
+	f.reached.Add(1)
 	return policies.Revision{}, nil, policies.ErrUnknownRevision
 }
 func (fakes) Proposed(context.Context) ([]policies.Revision, error) { return nil, nil }
@@ -99,6 +108,11 @@ type messages struct{}
 func (messages) ListForCitizen(context.Context, string) ([]inbox.Message, error) { return nil, nil }
 
 func server(t testing.TB) *httpapi.Server {
+	s, _ := serverWithFakes(t)
+	return s
+}
+
+func serverWithFakes(t testing.TB) (*httpapi.Server, fakes) {
 	t.Helper()
 	b, err := policies.DefaultBundle()
 	if err != nil {
@@ -108,7 +122,7 @@ func server(t testing.TB) *httpapi.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fakes{engine: e}
+	f := fakes{engine: e, reached: &atomic.Int64{}}
 	c, err := codec.New(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +133,7 @@ func server(t testing.TB) *httpapi.Server {
 		Journeys: f, Submissions: f,
 		Codec:   converter.NewPayloadCodecHTTPHandler(c),
 		Metrics: prometheus.NewRegistry(), Log: slog.New(slog.DiscardHandler),
-	})
+	}), f
 }
 
 // tokens are one principal of each role the system knows.
@@ -230,13 +244,14 @@ func TestHeadersOnEveryResponse(t *testing.T) {
 // characters, and bodies over their limit answer 4xx with a stable code
 // before anything reaches a store.
 func TestHostileInputIsA4xx(t *testing.T) {
-	s := server(t)
+	s, f := serverWithFakes(t)
 	cases := []struct {
 		name, method, path, token, body string
 		code                            int
 		errCode                         string
 	}{
 		{"NUL in an id", "GET", "/api/v1/me/proposals/a%00b", "citizen", "", 404, "not_found"},
+		{"a bad id without a token", "GET", "/api/v1/me/proposals/a%00b", "", "", 401, "unauthenticated"},
 		{"invalid UTF-8 in an id", "GET", "/api/v1/me/proposals/%ff%fe", "citizen", "", 404, "not_found"},
 		{"an id of 1000 bytes", "GET", "/api/v1/ops/events/" + strings.Repeat("a", 1000), "operator", "", 404, "not_found"},
 		{"control character in a revision", "POST", "/api/v1/policies/r%0a1/approve", "policy", "", 404, "not_found"},
@@ -262,6 +277,12 @@ func TestHostileInputIsA4xx(t *testing.T) {
 			if rec.Code != c.code || (c.errCode != "" && body.Error.Code != c.errCode) {
 				t.Fatalf("%d %s, want %d %s", rec.Code, rec.Body, c.code, c.errCode)
 			}
+			if strings.Contains(c.name, " id") || strings.Contains(c.name, "revision") {
+				if n := f.reached.Swap(0); n != 0 {
+					t.Fatalf("the bad id reached a store (%d calls)", n)
+				}
+			}
+			f.reached.Store(0)
 		})
 	}
 }

@@ -103,8 +103,16 @@ func municipalityOf(e events.Event) string {
 // digest identifies an application's content: type, time as given, and
 // data with insignificant white space removed.
 func digest(a Application) string {
+	// Canonical JSON: objects re-encoded with sorted keys, numbers as
+	// written, so a retry that orders its keys differently is the same.
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(a.Data))
+	dec.UseNumber()
 	var compact bytes.Buffer
-	if err := json.Compact(&compact, a.Data); err != nil {
+	if err := dec.Decode(&v); err == nil {
+		b, _ := json.Marshal(v)
+		compact.Write(b)
+	} else {
 		compact.Write(a.Data)
 	}
 	h := sha256.New()
@@ -188,7 +196,15 @@ type querier interface {
 func (s *Store) existing(ctx context.Context, q querier, a Application, sum string) (Receipt, error) {
 	var id string
 	var prev *string
-	err := q.QueryRow(ctx, `SELECT event_id, digest FROM applications WHERE source = $1 AND reference = $2`, a.Source, a.Reference).Scan(&id, &prev)
+	// Either spelling of the office's source is the same office.
+	var sources []string
+	if key, ok := office(a.Source); ok {
+		for _, p := range sourcePrefixes {
+			sources = append(sources, p+key)
+		}
+	}
+	err := q.QueryRow(ctx, `SELECT event_id, digest FROM applications WHERE source = ANY($1) AND reference = $2
+		ORDER BY received_at LIMIT 1`, sources, a.Reference).Scan(&id, &prev)
 	if err != nil {
 		return Receipt{}, err
 	}

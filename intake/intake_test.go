@@ -102,6 +102,16 @@ func TestOfficeBoundAndConflicts(t *testing.T) {
 	if r, err := store.Submit(ctx, same); err != nil || r.EventID != first.EventID || !r.Duplicate {
 		t.Fatalf("same data again: %+v %v", r, err)
 	}
+	// The same data with its keys in another order, under the office's
+	// other source spelling, is still the same application.
+	reordered := application("REG-C1", "c-1")
+	var m map[string]any
+	_ = json.Unmarshal(reordered.Data, &m)
+	reordered.Data, _ = json.Marshal(m) // sorted keys, unlike moveData's order
+	reordered.Source = "urn:lifeevents:registry-office:03353022"
+	if r, err := store.Submit(ctx, reordered); err != nil || r.EventID != first.EventID || !r.Duplicate {
+		t.Fatalf("same data reordered: %+v %v", r, err)
+	}
 	var conflict *intake.ConflictError
 	if _, err := store.Submit(ctx, application("REG-C1", "c-2")); !errors.As(err, &conflict) || conflict.EventID != first.EventID {
 		t.Fatalf("same reference, other data: err = %v", err)

@@ -20,6 +20,8 @@ func forbidden(name string) (string, bool) {
 		return "it reaches the network", true
 	case name == "opa.runtime":
 		return "it reads the process's environment and configuration", true
+	case name == "json.verify_schema", name == "json.match_schema":
+		return "a schema's $ref reaches files and the network", true
 	case name == "time.now_ns", name == "rand.intn", name == "uuid.rfc4122":
 		return "it makes decisions unrepeatable (the journey passes the time in the input)", true
 	}

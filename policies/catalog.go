@@ -228,3 +228,29 @@ func (s Service) validate(folder string) []string {
 	}
 	return p
 }
+
+// violations lists how a transfer departs from what the catalog declares
+// for its service, as reasons prefixed "platform:".
+func (c Catalog) violations(in SharingInput) []string {
+	s, ok := c[in.Service]
+	if !ok {
+		return []string{"platform:unknown_service"}
+	}
+	var out []string
+	if in.Recipient != s.RecipientFor(in.Municipality).ID {
+		out = append(out, "platform:wrong_recipient")
+	}
+	if in.Basis != s.Basis.Kind {
+		out = append(out, "platform:wrong_basis")
+	}
+	for _, name := range in.Fields {
+		i := slices.IndexFunc(s.Fields, func(f Field) bool { return f.Name == name })
+		switch {
+		case i < 0:
+			out = append(out, "platform:undeclared_field:"+name)
+		case s.Fields[i].Optional && !in.OptionalConsent:
+			out = append(out, "platform:optional_field_without_consent:"+name)
+		}
+	}
+	return out
+}

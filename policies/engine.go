@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -112,7 +113,15 @@ const (
 	EvalTimeout    = time.Second
 	TestTimeout    = 5 * time.Second
 	TestRunTimeout = 60 * time.Second
+	// CheckTimeout bounds all checks of one bundle together.
+	CheckTimeout = 80 * time.Second
+	// MaxServices bounds a catalog: the guarantees probe every service.
+	MaxServices = 200
 )
+
+// revisionPattern is what a revision may look like: it names the revision
+// in URLs, logs and the audit record.
+var revisionPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)
 
 // ErrRejected wraps every reason a bundle is refused: it does not compile,
 // calls a forbidden builtin, a test fails or none runs, the catalog is
@@ -130,6 +139,19 @@ type compiled struct {
 // Check compiles the bundle, runs its Rego tests and validates its catalog,
 // and returns the prepared revision. Nothing is served from it yet.
 func Check(ctx context.Context, b *bundle.Bundle) (*compiled, TestReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	c, report, err := check(ctx, b)
+	if err != nil && ctx.Err() != nil {
+		return nil, report, fmt.Errorf("%w: the checks did not finish within %s", ErrRejected, CheckTimeout)
+	}
+	return c, report, err
+}
+
+func check(ctx context.Context, b *bundle.Bundle) (*compiled, TestReport, error) {
+	if rev := revisionOf(b); !revisionPattern.MatchString(rev) {
+		return nil, TestReport{}, fmt.Errorf("%w: the manifest's revision must be 1 to 128 letters, digits or . _ : + -", ErrRejected)
+	}
 	modules := map[string]*ast.Module{}
 	for _, m := range b.Modules {
 		modules[m.Path] = m.Parsed
@@ -148,6 +170,9 @@ func Check(ctx context.Context, b *bundle.Bundle) (*compiled, TestReport, error)
 	catalog, err := ParseCatalog(b.Data)
 	if err != nil {
 		return nil, report, fmt.Errorf("%w: %v", ErrRejected, err)
+	}
+	if len(catalog) > MaxServices {
+		return nil, report, fmt.Errorf("%w: the catalog holds %d services, at most %d", ErrRejected, len(catalog), MaxServices)
 	}
 	store := inmem.NewFromObjectWithOpts(b.Data, inmem.OptRoundTripOnWrite(false))
 	c := &compiled{revision: revisionOf(b), catalog: catalog, eligibility: map[string]rego.PreparedEvalQuery{}}
@@ -323,8 +348,22 @@ type SharingInput struct {
 }
 
 // Sharing decides a data transfer.
+//
+// Whatever the policy says, a transfer the catalog does not declare is
+// refused here too: fields it does not list, another recipient or basis,
+// optional fields without their consent. The platform guarantees probe
+// policies for this at upload; this holds where a policy dodged a probe.
 func (e *Engine) Sharing(ctx context.Context, in SharingInput) (Decision, error) {
-	return e.cur.Load().sharingDecision(ctx, in)
+	c := e.cur.Load()
+	d, err := c.sharingDecision(ctx, in)
+	if err != nil {
+		return d, err
+	}
+	if v := c.catalog.violations(in); d.Allow && len(v) > 0 {
+		d.Allow = false
+		d.Reasons = append(d.Reasons, v...)
+	}
+	return d, nil
 }
 
 func (c *compiled) sharingDecision(ctx context.Context, in SharingInput) (Decision, error) {

@@ -2,6 +2,9 @@ package policies
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"sort"
 )
@@ -54,8 +57,30 @@ func (e *GuaranteeError) Error() string {
 
 func (e *GuaranteeError) Unwrap() error { return ErrRejected }
 
-// probeMunicipality is no real municipality: the default recipient serves it.
-const probeMunicipality = "00000000"
+// probes are names no policy can know in advance: a policy that spares
+// fixed probe values would pass fixed probes.
+type probes struct{ field, recipient, municipality string }
+
+func newProbes(c Catalog) probes {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	p := probes{field: "f" + hex.EncodeToString(b[:4]), recipient: "r-" + hex.EncodeToString(b[4:8])}
+	n := binary.BigEndian.Uint32(b[8:]) % 100000000
+	for {
+		p.municipality = fmt.Sprintf("%08d", n)
+		taken := false
+		for _, s := range c {
+			_, taken = s.RecipientsByMunicipality[p.municipality]
+			if taken {
+				break
+			}
+		}
+		if !taken {
+			return p
+		}
+		n = (n + 1) % 100000000
+	}
+}
 
 // checkGuarantees runs the platform guarantees against a compiled revision
 // whose Rego tests passed with report.
@@ -68,8 +93,9 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 	if report.passedIn["data.lifeevents.sharing"] == 0 && report.passedIn["data.lifeevents.sharing_test"] == 0 {
 		return &GuaranteeError{GuaranteeSharingTested, "sharing", "no passing Rego test in package lifeevents.sharing or lifeevents.sharing_test"}
 	}
+	pr := newProbes(c.catalog)
 	for _, s := range c.catalog.Sorted() {
-		municipalities := []string{probeMunicipality}
+		municipalities := []string{pr.municipality}
 		for m := range s.RecipientsByMunicipality {
 			municipalities = append(municipalities, m)
 		}
@@ -94,9 +120,9 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 				what      string
 			}{
 				{GuaranteeDeclaredFieldsShareable, base, true, "the declared required fields are refused to the service's own recipient"},
-				{GuaranteeDeclaredFieldsOnly, with(base, func(in *SharingInput) { in.Fields = append(clone(required), "lifeeventsUndeclaredProbe") }), false,
+				{GuaranteeDeclaredFieldsOnly, with(base, func(in *SharingInput) { in.Fields = append(clone(required), pr.field) }), false,
 					"a field the catalog does not declare is allowed"},
-				{GuaranteeRecipientBound, with(base, func(in *SharingInput) { in.Recipient = "lifeevents-unknown-recipient-probe" }), false,
+				{GuaranteeRecipientBound, with(base, func(in *SharingInput) { in.Recipient = pr.recipient }), false,
 					"data is allowed to a recipient that is not the service's"},
 				{GuaranteeBasisBound, with(base, func(in *SharingInput) { in.Basis = other }), false,
 					"data is allowed on a basis the service does not declare"},
@@ -118,7 +144,11 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 					return &GuaranteeError{p.guarantee, s.ID, "the sharing policy did not decide: " + err.Error()}
 				}
 				if d.Allow != p.allow {
-					return &GuaranteeError{p.guarantee, s.ID, p.what + " (municipality " + m + ")"}
+					where := "municipality " + m
+					if m == pr.municipality {
+						where = "any other municipality"
+					}
+					return &GuaranteeError{p.guarantee, s.ID, p.what + " (" + where + ")"}
 				}
 			}
 		}

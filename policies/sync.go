@@ -3,6 +3,8 @@ package policies
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +28,9 @@ var (
 	ErrUnknownRevision = errors.New("no such proposed revision")
 	ErrAlreadyActive   = errors.New("revision already active")
 	ErrSameApprover    = errors.New("already approved by this person")
+	// ErrRevisionTaken: the revision names other content already; a
+	// reviewer must never approve something else under a name they know.
+	ErrRevisionTaken = errors.New("the revision names another bundle already")
 )
 
 // Approval is one person's yes to a revision.
@@ -45,24 +50,46 @@ type Revision struct {
 
 // Propose records raw (a gzipped bundle that passed every check) as a
 // proposed revision, approved by its uploader. With required ≤ 1 it is
-// active at once.
+// active at once. The same content proposed again is the same proposal;
+// other content under a revision name already used is ErrRevisionTaken.
 func (s *PGBundles) Propose(ctx context.Context, revision string, raw []byte, by string, required int) (Revision, error) {
+	sum := sha256.Sum256(raw)
+	digest := hex.EncodeToString(sum[:])
 	var out Revision
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// One proposal at a time per name: concurrent uploads of a name wait.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('policy_bundles:' || $1))`, revision); err != nil {
+			return err
+		}
+		var taken bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_bundles WHERE revision = $1 AND digest IS DISTINCT FROM $2)`,
+			revision, digest).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			return ErrRevisionTaken
+		}
 		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO policy_bundles (revision, bundle, uploaded_by) VALUES ($1, $2, $3) RETURNING id`,
-			revision, raw, by).Scan(&id); err != nil {
+		err := tx.QueryRow(ctx, `SELECT id FROM policy_bundles WHERE revision = $1 AND activated_at IS NULL ORDER BY id DESC LIMIT 1`, revision).Scan(&id)
+		if err == nil {
+			out, err = revisionByID(ctx, tx, id)
+			return err
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO policy_bundles (revision, bundle, uploaded_by, digest) VALUES ($1, $2, $3, $4) RETURNING id`,
+			revision, raw, by, digest).Scan(&id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO policy_approvals (bundle_id, approved_by) VALUES ($1, $2)`, id, by); err != nil {
 			return err
 		}
 		if required <= 1 {
-			if _, err := tx.Exec(ctx, `UPDATE policy_bundles SET activated_at = now() WHERE id = $1`, id); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE policy_bundles SET activated_at = clock_timestamp() WHERE id = $1`, id); err != nil {
 				return err
 			}
 		}
-		var err error
 		out, err = revisionByID(ctx, tx, id)
 		return err
 	})
@@ -72,10 +99,11 @@ func (s *PGBundles) Propose(ctx context.Context, revision string, raw []byte, by
 	return out, nil
 }
 
-// Approve records by's approval of the newest proposed upload of revision.
-// It returns the revision and, when this approval was the last one
-// required, its bundle to load: the revision is active from now on.
-func (s *PGBundles) Approve(ctx context.Context, revision, by string, required int) (Revision, []byte, error) {
+// Approve records by's approval of the proposed upload of revision. When
+// this approval is the last one required, vet runs on the bundle before
+// the activation commits (a bundle that no longer passes stays proposed),
+// and the bundle is returned to load: the revision is active from now on.
+func (s *PGBundles) Approve(ctx context.Context, revision, by string, required int, vet func(raw []byte) error) (Revision, []byte, error) {
 	var out Revision
 	var raw []byte
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
@@ -107,9 +135,17 @@ func (s *PGBundles) Approve(ctx context.Context, revision, by string, required i
 			return err
 		}
 		if n >= required {
-			if err := tx.QueryRow(ctx, `UPDATE policy_bundles SET activated_at = now() WHERE id = $1 RETURNING bundle`, id).Scan(&raw); err != nil {
+			var candidate []byte
+			if err := tx.QueryRow(ctx, `SELECT bundle FROM policy_bundles WHERE id = $1`, id).Scan(&candidate); err != nil {
 				return err
 			}
+			if err := vet(candidate); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE policy_bundles SET activated_at = clock_timestamp() WHERE id = $1`, id); err != nil {
+				return err
+			}
+			raw = candidate
 		}
 		out, err = revisionByID(ctx, tx, id)
 		return err

@@ -96,6 +96,27 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// inflatedReader counts every byte gzip inflates, against the total (with
+// room for the tar headers) and the ratio to what it has read compressed.
+type inflatedReader struct {
+	r          io.Reader
+	n          int64
+	l          Limits
+	compressed *countingReader
+}
+
+func (i *inflatedReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	i.n += int64(n)
+	if i.n > i.l.Total+int64(i.l.Files+1)*1024 {
+		return n, limitErr("total_size", "the bundle unpacks to more than %d bytes", i.l.Total)
+	}
+	if i.n > i.l.RatioFloor && i.n > i.l.Ratio*max(i.compressed.n, 1) {
+		return n, limitErr("compression_ratio", "the bundle unpacks to more than %d times its compressed size", i.l.Ratio)
+	}
+	return n, err
+}
+
 // inspect reads the whole gzipped tarball under the limits and discards
 // it: only a bundle that passes is handed to OPA's reader.
 func (l Limits) inspect(raw []byte) error {
@@ -107,7 +128,10 @@ func (l Limits) inspect(raw []byte) error {
 	if err != nil {
 		return fmt.Errorf("policies: not a gzipped bundle: %w", err)
 	}
-	tr := tar.NewReader(zr)
+	// Every inflated byte counts, the tar reader's own headers too (a PAX
+	// header may be a megabyte, and the reader takes any number of them).
+	inflated := &inflatedReader{r: zr, l: l, compressed: cr}
+	tr := tar.NewReader(inflated)
 	var total int64
 	files := 0
 	buf := make([]byte, 32<<10)

@@ -52,6 +52,24 @@ func tarball(t testing.TB, entries ...entry) []byte {
 	return buf.Bytes()
 }
 
+// paxBomb is a tarball of empty files, each behind a PAX header of 900 KiB
+// of padding: nothing in it is an entry's content.
+func paxBomb(t testing.TB) []byte {
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	tw := tar.NewWriter(gz)
+	for i := range 40 {
+		h := &tar.Header{Name: "/f" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + ".rego", Mode: 0o644, Typeflag: tar.TypeReg,
+			PAXRecords: map[string]string{"LIFEEVENTS.pad": strings.Repeat("a", 900<<10)}, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = tw.Close()
+	_ = gz.Close()
+	return buf.Bytes()
+}
+
 // lyingTarball is a gzip of well under a kilobyte whose one tar header
 // claims an entry of 4 GiB: the reader must not take the claim's word.
 func lyingTarball() []byte {
@@ -88,6 +106,7 @@ func TestHostileBundlesAreRefusedCheaply(t *testing.T) {
 		{"one entry inflates to 40 MiB", tarball(t, entry{name: "/data.json", data: make([]byte, 40<<20)}), "file_size|compression_ratio"},
 		{"ten entries of 1 MiB of zeros", tarball(t, tenMiB...), "compression_ratio"},
 		{"2001 entries", tarball(t, many...), "file_count"},
+		{"PAX headers of 900 KiB each", paxBomb(t), "compression_ratio|total_size"},
 		{"a symlink", tarball(t, entry{name: "/link.rego", typ: tar.TypeSymlink}), "entry_type"},
 		{"a path outside", tarball(t, entry{name: "../../etc/x.rego", data: []byte("package x")}), "entry_name"},
 		{"larger than 8 MiB", append(make([]byte, 0, 9<<20), make([]byte, 9<<20)...), "compressed_size"},
@@ -278,4 +297,60 @@ func FuzzReadUpload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		_, _ = policies.ReadUpload(raw, policies.DefaultLimits())
 	})
+}
+
+// TestSharingHoldsWhereAPolicyDodgesTheProbes: a sharing policy that lets
+// one undeclared field through (which no probe can guess) goes live, and
+// the transfer is still refused.
+func TestSharingHoldsWhereAPolicyDodgesTheProbes(t *testing.T) {
+	dodging := strings.Replace(mustRead(t, "sharing/policy.rego"), "\tnot name in declared\n", "\tnot name in declared\n\tname != \"taxId\"\n", 1)
+	b, err := policies.FSBundle(fixture(t, map[string]string{"sharing/policy.rego": dodging}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policies.NewEngine(context.Background(), b)
+	if err != nil {
+		t.Fatalf("the dodging policy was refused, so this test proves nothing: %v", err)
+	}
+	d, err := e.Sharing(context.Background(), policies.SharingInput{Service: "waste_bins", Municipality: "03353022",
+		Recipient: "abfallwirtschaft-landkreis", Basis: "consent", Fields: []string{"applicantId", "newAddress", "taxId"}})
+	if err != nil || d.Allow || !slices.Contains(d.Reasons, "platform:undeclared_field:taxId") {
+		t.Fatalf("sharing: %+v %v", d, err)
+	}
+	for name, in := range map[string]policies.SharingInput{
+		"another recipient": {Service: "waste_bins", Municipality: "03353022", Recipient: "someone", Basis: "consent", Fields: []string{"applicantId"}},
+		"another basis":     {Service: "waste_bins", Municipality: "03353022", Recipient: "abfallwirtschaft-landkreis", Basis: "law", Fields: []string{"applicantId"}},
+	} {
+		if d, _ := e.Sharing(context.Background(), in); d.Allow {
+			t.Errorf("%s allowed", name)
+		}
+	}
+}
+
+// TestSchemaBuiltinsCannotReachFiles: a JSON schema's $ref can name a file
+// (file:///dev/zero reads without end), so the schema builtins are refused.
+func TestSchemaBuiltinsCannotReachFiles(t *testing.T) {
+	src := "package lifeevents.lib_test\n\ntest_schema if json.verify_schema({\"$ref\": \"file:///dev/zero\"})\n"
+	b, err := policies.FSBundle(fixture(t, map[string]string{"lib/schema_test.rego": src}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var be *policies.BuiltinError
+	if _, err := policies.NewEngine(context.Background(), b); !errors.As(err, &be) || be.Builtin != "json.verify_schema" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestManifestRevisionIsAName: a revision names the bundle in URLs and the
+// audit record; one that cannot is refused.
+func TestManifestRevisionIsAName(t *testing.T) {
+	m := fixture(t, nil)
+	m[".manifest"] = &fstest.MapFile{Data: []byte(`{"revision":"a/b"}`)}
+	b, err := policies.FSBundle(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policies.NewEngine(context.Background(), b); !errors.Is(err, policies.ErrRejected) || !strings.Contains(err.Error(), "revision") {
+		t.Fatalf("err = %v", err)
+	}
 }

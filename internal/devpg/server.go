@@ -88,12 +88,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.PasswordFile == "" {
 		opts.PasswordFile = dir + ".password"
 	}
-	password, fresh, err := loadOrCreatePassword(opts.PasswordFile)
+	password, fresh, err := readPassword(opts.PasswordFile)
 	if err != nil {
 		return nil, err
 	}
 	_, statErr := os.Stat(filepath.Join(dir, "PG_VERSION"))
 	newCluster := errors.Is(statErr, os.ErrNotExist)
+	if newCluster && fresh {
+		if err := writePassword(opts.PasswordFile, password); err != nil {
+			return nil, err
+		}
+	}
 	if newCluster {
 		opts.Logger.Info("initialising private postgres cluster", "dir", dir)
 		if err := initCluster(ctx, bin, dir, password, cred); err != nil {
@@ -138,7 +143,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if upgrade {
+		// The file is written only once the role has the password: a
+		// failure here leaves the cluster as it was, on trust.
 		if err := s.setPassword(ctx, cred); err != nil {
+			_ = writeHBA(dir, true, cred)
+			_ = s.Stop()
+			return nil, err
+		}
+		if err := writePassword(opts.PasswordFile, password); err != nil {
 			_ = s.Stop()
 			return nil, err
 		}
@@ -152,9 +164,9 @@ func (s *Server) URL(database string) string {
 	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.password, s.port, database)
 }
 
-// loadOrCreatePassword reads the password in file, or makes a random one
-// (fresh) and writes it with mode 0600.
-func loadOrCreatePassword(file string) (password string, fresh bool, err error) {
+// readPassword reads the password in file, or makes a random one (fresh)
+// for the caller to write once it is in use.
+func readPassword(file string) (password string, fresh bool, err error) {
 	b, err := os.ReadFile(file)
 	if err == nil && len(strings.TrimSpace(string(b))) >= 16 {
 		return strings.TrimSpace(string(b)), false, nil
@@ -166,11 +178,15 @@ func loadOrCreatePassword(file string) (password string, fresh bool, err error) 
 	if _, err := rand.Read(raw); err != nil {
 		return "", false, fmt.Errorf("devpg: %w", err)
 	}
-	password = hex.EncodeToString(raw)
+	return hex.EncodeToString(raw), true, nil
+}
+
+// writePassword keeps the password readable by this account alone.
+func writePassword(file, password string) error {
 	if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("devpg: write %s: %w", file, err)
+		return fmt.Errorf("devpg: write %s: %w", file, err)
 	}
-	return password, true, nil
+	return nil
 }
 
 // initCluster runs initdb with password authentication; the password goes

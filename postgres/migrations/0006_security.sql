@@ -2,6 +2,10 @@
 -- proposed revision; it goes live (activated_at) once enough different
 -- people with the policy role approved it. The uploader is the first.
 ALTER TABLE policy_bundles ADD COLUMN activated_at timestamptz;
+-- A revision names one content: the digest (SHA-256 of the upload) keeps
+-- a second, different upload from taking a name under review.
+ALTER TABLE policy_bundles ADD COLUMN digest text;
+CREATE INDEX policy_bundles_revision ON policy_bundles (revision);
 -- Uploads before this migration went live at once.
 UPDATE policy_bundles SET activated_at = uploaded_at;
 CREATE INDEX policy_bundles_active ON policy_bundles (activated_at DESC, id DESC) WHERE activated_at IS NOT NULL;
