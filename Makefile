@@ -10,6 +10,8 @@ TESTFLAGS ?= -race -timeout 25m
 OPA      ?= $(GO) run github.com/open-policy-agent/opa@v1.22.2
 WORKFLOWCHECK ?= $(GO) run go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 FUZZTIME ?= 10s
+# The Go vulnerability database: its public address, or a local copy (file:///…).
+VULNDB   ?= https://vuln.go.dev
 
 .PHONY: build dev test test-slow fuzz bench lint vulncheck clean help histories
 
@@ -43,16 +45,18 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'Authorize' -benchtime 5000x -count 3 -timeout 30m ./consent
 	$(GO) test -run '^$$' -bench 'Journey' -benchtime 1x -timeout 30m ./internal/benchmarks
 
-lint: ## go vet, gofmt, workflowcheck, and the stock OPA tools on the policies (check --strict, test, fmt)
+lint: ## go vet, gofmt, workflowcheck, the stock OPA tools on the policies (check --strict, test, fmt), govulncheck where its database is reachable
 	$(GO) vet $(PKGS)
 	$(WORKFLOWCHECK) ./workflows/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(OPA) check --strict policies/
 	$(OPA) test policies/ --fail-on-empty
 	@out=$$($(OPA) fmt --list policies/ e2e/testdata/); if [ -n "$$out" ]; then echo "opa fmt would change:"; echo "$$out"; exit 1; fi
+	@if curl -fsS --max-time 5 -o /dev/null $(VULNDB)/index/db.json 2>/dev/null; then $(MAKE) --no-print-directory vulncheck; \
+	else echo "govulncheck SKIPPED: the vulnerability database $(VULNDB) cannot be reached (run make vulncheck VULNDB=file:///path/to/copy)"; fi
 
-vulncheck: ## known vulnerabilities reachable from the code (needs the Go vulnerability database online)
-	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 ./...
+vulncheck: ## known vulnerabilities reachable from the code (VULNDB: the database, online or a local copy)
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 -db $(VULNDB) ./...
 
 histories: ## re-record the workflow histories the replay tests run (after a deliberate, versioned change)
 	LIFEEVENTS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories $(GO) test -race -count=1 -run '^TestJourneys$$' ./e2e
