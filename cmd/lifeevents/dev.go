@@ -243,14 +243,19 @@ func prepareDataDir(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("data dir %s: %w", dir, err)
 	}
+	_, statErr := os.Stat(abs)
+	created := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return "", fmt.Errorf("data dir %s cannot be created: %w", abs, errors.Unwrap(err))
 	}
-	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+	// Only a folder that is a data dir is made private: --data-dir may
+	// name a folder that holds other things too.
+	_, lockErr := os.Stat(filepath.Join(abs, lockFile))
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() && (created || lockErr == nil) {
 		// Group traversal stays if devpg granted it; nothing else.
 		_ = os.Chmod(abs, 0o700|fi.Mode().Perm()&0o010)
-		_ = privatise(abs)
 	}
+	_ = privatise(abs)
 	probe := filepath.Join(abs, ".write-test")
 	if err := os.WriteFile(probe, nil, 0o600); err != nil {
 		return "", fmt.Errorf("data dir %s is not writable", abs)
@@ -259,29 +264,36 @@ func prepareDataDir(dir string) (string, error) {
 	return abs, nil
 }
 
-// privatise takes every permission of group and others from the files and
-// folders of the data dir, but for the private Postgres's folder, which
-// that server keeps private itself.
+// privatise takes every permission of group and others from dev's own
+// files in the data dir, as an earlier version may have left them. The
+// private Postgres's folder is not among them: that server keeps it
+// private itself.
 func privatise(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || p == dir {
+	entries := []string{"kafka", "temporal.db", "temporal.db-wal", "temporal.db-shm", signingKeyFile, codecKeyFile,
+		kafkaKeyFile, lockFile, "postgres.password"}
+	for _, name := range entries {
+		root := filepath.Join(dir, name)
+		if _, err := os.Lstat(root); err != nil {
+			continue
+		}
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.Type()&os.ModeSymlink != 0 {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return nil
+			}
+			if fi.Mode().Perm()&0o077 != 0 {
+				return os.Chmod(p, fi.Mode().Perm()&0o700)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		if d.IsDir() && d.Name() == "postgres" && filepath.Dir(p) == dir {
-			return filepath.SkipDir
-		}
-		if d.Type()&os.ModeSymlink != 0 {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return os.Chmod(p, fi.Mode().Perm()&0o700)
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // lockDataDir makes sure one dev process at a time owns the data dir. The
