@@ -1,0 +1,89 @@
+package registries_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/lifeevents/lifeevents/internal/pgtest"
+	"github.com/lifeevents/lifeevents/registries"
+)
+
+// registers is what both implementations offer.
+type registers interface {
+	Load(ctx context.Context, d registries.Data) error
+	Empty(ctx context.Context) (bool, error)
+	Lookup(ctx context.Context, citizenID, municipality, street string) (registries.Facts, error)
+}
+
+// TestContract holds the Postgres and the in-memory registers to the same
+// answers, so that a simulation on the one decides as a journey on the
+// other (the pattern of watermill's shared pubsub tests).
+func TestContract(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) registers{
+		"postgres": func(t *testing.T) registers { return registries.NewPG(pgtest.New(t)) },
+		"memory":   func(t *testing.T) registers { return registries.NewMemory() },
+	} {
+		t.Run(name, func(t *testing.T) { contract(t, open(t)) })
+	}
+}
+
+func contract(t *testing.T, r registers) {
+	ctx := context.Background()
+	if empty, err := r.Empty(ctx); err != nil || !empty {
+		t.Fatalf("fresh: empty=%v %v", empty, err)
+	}
+	d, err := registries.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if empty, _ := r.Empty(ctx); empty {
+		t.Fatal("empty after a load")
+	}
+	zone, district := "WL-A Altstadt", ""
+	for _, m := range d.Municipalities {
+		if m.Key == "03353022" {
+			district = m.WasteDistrict
+		}
+	}
+	erika, err := r.Lookup(ctx, "c-1001", "03353022", "Am Markt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if erika.Person == nil || erika.Person.Name != "Erika Mustermann" || erika.Person.Salary == nil || *erika.Person.Salary != 3850 ||
+		len(erika.Vehicles) != 1 || erika.Vehicles[0].Plate != "WL-EM 1001" || len(erika.Dogs) != 1 ||
+		erika.ParkingZone == nil || *erika.ParkingZone != zone || erika.WasteDistrict == nil || *erika.WasteDistrict != district {
+		t.Fatalf("Erika: %+v", erika)
+	}
+	// No municipality: no zone and no waste district.
+	if f, _ := r.Lookup(ctx, "c-1001", "", ""); f.ParkingZone != nil || f.WasteDistrict != nil || f.Person == nil {
+		t.Fatalf("without municipality: %+v", f)
+	}
+	// Unknown: no person, empty (not nil) lists.
+	f, err := r.Lookup(ctx, "c-unknown", "03353022", "Nowhere")
+	if err != nil || f.Person != nil || f.Vehicles == nil || len(f.Vehicles) != 0 || f.Dogs == nil || f.ParkingZone != nil {
+		t.Fatalf("unknown citizen: %+v %v", f, err)
+	}
+	// A load upserts by key: a car that changes holder leaves the old one;
+	// several vehicles come ordered by plate.
+	if err := r.Load(ctx, registries.Data{Vehicles: []registries.Vehicle{
+		{Plate: "WL-EM 1001", HolderID: "c-1003", Kind: "car"},
+		{Plate: "WL-AA 1", HolderID: "c-1003", Kind: "motorcycle"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := r.Lookup(ctx, "c-1001", "03353022", "Am Markt"); len(f.Vehicles) != 0 {
+		t.Fatalf("Erika still holds %+v", f.Vehicles)
+	}
+	max, _ := r.Lookup(ctx, "c-1003", "03353022", "Am Markt")
+	var plates []string
+	for _, v := range max.Vehicles {
+		plates = append(plates, v.Plate)
+	}
+	if want := []string{"WL-AA 1", "WL-EM 1001", "WL-MM 1003"}; !reflect.DeepEqual(plates, want) {
+		t.Fatalf("Max's vehicles %v, want %v", plates, want)
+	}
+}
