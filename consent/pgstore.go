@@ -163,6 +163,12 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 			FROM consents c JOIN consent_state st ON st.consent_id = c.id WHERE c.citizen_id = $1`, citizenID).Scan(&active, &all); err != nil {
 			return err
 		}
+		// The bounds are for what a citizen gives through the API; a
+		// consent that accepting a proposal records is bounded by the
+		// proposals themselves and must not fail the journey.
+		if r.Method == "proposal-accept" {
+			active, all = 0, 0
+		}
 		if active >= MaxActivePerCitizen {
 			return invalid("too_many_consents", fmt.Sprintf("you have %d active consents, the most there can be; withdraw some first", active))
 		}

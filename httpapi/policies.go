@@ -60,6 +60,17 @@ func (s *Server) approvers() int {
 	return s.deps.PolicyApprovers
 }
 
+// checkSlot takes the one place for a bundle check, or answers 429.
+func (s *Server) checkSlot(w http.ResponseWriter) bool {
+	select {
+	case s.checking <- struct{}{}:
+		return true
+	default:
+		writeError(w, http.StatusTooManyRequests, "upload_busy", "another bundle is being checked; try again in a minute")
+		return false
+	}
+}
+
 // bundleRefused answers a bundle that failed a check, naming what it broke;
 // the running revision is unchanged.
 func (s *Server) bundleRefused(w http.ResponseWriter, r *http.Request, err error, report policies.TestReport) {
@@ -93,15 +104,6 @@ func (s *Server) bundleRefused(w http.ResponseWriter, r *http.Request, err error
 // platform guarantees run; a bundle that passes is a proposed revision that
 // goes live once a second, different policy user approves it.
 func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Principal) {
-	// One bundle check at a time: each may take a core for up to
-	// policies.CheckTimeout.
-	select {
-	case s.checking <- struct{}{}:
-		defer func() { <-s.checking }()
-	default:
-		writeError(w, http.StatusTooManyRequests, "upload_busy", "another bundle is being checked; try again in a minute")
-		return
-	}
 	limits := policies.DefaultLimits()
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.Compressed))
 	var tooLarge *http.MaxBytesError
@@ -115,6 +117,12 @@ func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Prin
 		})
 		return
 	}
+	// One bundle check at a time, once the body is in: each may take a
+	// core for up to policies.CheckTimeout.
+	if !s.checkSlot(w) {
+		return
+	}
+	defer func() { <-s.checking }()
 	b, err := policies.ReadUpload(raw, limits)
 	if err != nil {
 		s.bundleRefused(w, r, err, policies.TestReport{})
@@ -154,6 +162,10 @@ func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Prin
 // makes the revision live.
 func (s *Server) approvePolicies(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	revision := r.PathValue("revision")
+	if !s.checkSlot(w) { // the last approval checks the bundle again
+		return
+	}
+	defer func() { <-s.checking }()
 	var report policies.TestReport
 	vet := func(raw []byte) error {
 		b, err := policies.ReadUpload(raw, policies.DefaultLimits())
@@ -166,7 +178,13 @@ func (s *Server) approvePolicies(w http.ResponseWriter, r *http.Request, p auth.
 	rev, raw, err := s.deps.Bundles.Approve(r.Context(), revision, p.Subject, s.approvers(), vet)
 	var le *policies.LimitError
 	switch {
-	case errors.Is(err, policies.ErrRejected) || errors.As(err, &le):
+	case errors.As(err, &le):
+		// It passed when uploaded; this version's limits refuse it.
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error": apiError{Code: "bundle_limit", Message: le.Message}, "limit": le.Limit, "revision": s.deps.Policies.Revision(),
+		})
+		return
+	case errors.Is(err, policies.ErrRejected):
 		// It passed when uploaded; this version's checks refuse it.
 		s.bundleRefused(w, r, err, report)
 		return

@@ -165,7 +165,17 @@ func (s *Store) Submit(ctx context.Context, a Application) (Receipt, error) {
 	}
 	msg.Topic = events.Topic
 	var receipt Receipt
+	key, _ := office(a.Source)
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// Both spellings of the office's source are one office: a lock on
+		// (office, reference) keeps two of them from both inserting.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('applications:' || $1 || ':' || $2))`, key, a.Reference); err != nil {
+			return err
+		}
+		if r, err := s.existing(ctx, tx, a, sum); err == nil || !errors.Is(err, pgx.ErrNoRows) {
+			receipt = r
+			return err
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO applications (event_id, source, reference, type, digest)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, reference) DO NOTHING`, id, a.Source, a.Reference, a.Type, sum)
 		if err != nil {

@@ -139,10 +139,11 @@ type compiled struct {
 // Check compiles the bundle, runs its Rego tests and validates its catalog,
 // and returns the prepared revision. Nothing is served from it yet.
 func Check(ctx context.Context, b *bundle.Bundle) (*compiled, TestReport, error) {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	c, report, err := check(ctx, b)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
 		return nil, report, fmt.Errorf("%w: the checks did not finish within %s", ErrRejected, CheckTimeout)
 	}
 	return c, report, err
@@ -381,7 +382,27 @@ func (c *compiled) sharingDecision(ctx context.Context, in SharingInput) (Decisi
 func (e *Engine) Eval(ctx context.Context, query string, input map[string]any) (Decision, error) {
 	c := e.cur.Load()
 	if query == SharingQuery {
-		return eval(ctx, c, c.sharing, input)
+		d, err := eval(ctx, c, c.sharing, input)
+		if err != nil {
+			return d, err
+		}
+		// The dry run answers as a transfer would be answered.
+		in := SharingInput{OptionalConsent: input["optionalConsent"] == true}
+		in.Service, _ = input["service"].(string)
+		in.Municipality, _ = input["municipality"].(string)
+		in.Recipient, _ = input["recipient"].(string)
+		in.Basis, _ = input["basis"].(string)
+		fields, _ := input["fields"].([]any)
+		for _, f := range fields {
+			if name, ok := f.(string); ok {
+				in.Fields = append(in.Fields, name)
+			}
+		}
+		if v := c.catalog.violations(in); d.Allow && len(v) > 0 {
+			d.Allow = false
+			d.Reasons = append(d.Reasons, v...)
+		}
+		return d, nil
 	}
 	for id, s := range c.catalog {
 		if query == "data."+s.Policy+".decision" || query == id {

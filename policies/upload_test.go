@@ -317,6 +317,12 @@ func TestSharingHoldsWhereAPolicyDodgesTheProbes(t *testing.T) {
 	if err != nil || d.Allow || !slices.Contains(d.Reasons, "platform:undeclared_field:taxId") {
 		t.Fatalf("sharing: %+v %v", d, err)
 	}
+	// The dry run answers as the transfer would be answered.
+	dry, err := e.Eval(context.Background(), policies.SharingQuery, map[string]any{"service": "waste_bins", "municipality": "03353022",
+		"recipient": "abfallwirtschaft-landkreis", "basis": "consent", "fields": []any{"applicantId", "taxId"}})
+	if err != nil || dry.Allow {
+		t.Fatalf("dry run: %+v %v", dry, err)
+	}
 	for name, in := range map[string]policies.SharingInput{
 		"another recipient": {Service: "waste_bins", Municipality: "03353022", Recipient: "someone", Basis: "consent", Fields: []string{"applicantId"}},
 		"another basis":     {Service: "waste_bins", Municipality: "03353022", Recipient: "abfallwirtschaft-landkreis", Basis: "law", Fields: []string{"applicantId"}},

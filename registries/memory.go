@@ -83,6 +83,10 @@ func (m *Memory) Lookup(_ context.Context, citizenID, municipality, street strin
 		Dogs:     append([]Dog{}, m.byOwner[citizenID]...),
 	}
 	if p, ok := m.persons[citizenID]; ok {
+		if p.Salary != nil { // a value of its own, as PG returns
+			salary := *p.Salary
+			p.Salary = &salary
+		}
 		f.Person = &p
 	}
 	if municipality != "" {

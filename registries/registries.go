@@ -152,7 +152,7 @@ func (p *PG) Lookup(ctx context.Context, citizenID, municipality, street string)
 	case !errors.Is(err, pgx.ErrNoRows):
 		return Facts{}, fmt.Errorf("registries: person: %w", err)
 	}
-	rows, err := p.db.Query(ctx, `SELECT plate, holder_id, kind FROM registry_vehicles WHERE holder_id = $1 ORDER BY plate`, citizenID)
+	rows, err := p.db.Query(ctx, `SELECT plate, holder_id, kind FROM registry_vehicles WHERE holder_id = $1 ORDER BY plate COLLATE "C"`, citizenID)
 	if err != nil {
 		return Facts{}, fmt.Errorf("registries: vehicles: %w", err)
 	}
@@ -160,7 +160,7 @@ func (p *PG) Lookup(ctx context.Context, citizenID, municipality, street string)
 	if err != nil {
 		return Facts{}, fmt.Errorf("registries: vehicles: %w", err)
 	}
-	rows, err = p.db.Query(ctx, `SELECT id, owner_id, name, municipality FROM registry_dogs WHERE owner_id = $1 ORDER BY id`, citizenID)
+	rows, err = p.db.Query(ctx, `SELECT id, owner_id, name, municipality FROM registry_dogs WHERE owner_id = $1 ORDER BY id COLLATE "C"`, citizenID)
 	if err != nil {
 		return Facts{}, fmt.Errorf("registries: dogs: %w", err)
 	}

@@ -5,6 +5,7 @@ ALTER TABLE policy_bundles ADD COLUMN activated_at timestamptz;
 -- A revision names one content: the digest (SHA-256 of the upload) keeps
 -- a second, different upload from taking a name under review.
 ALTER TABLE policy_bundles ADD COLUMN digest text;
+UPDATE policy_bundles SET digest = encode(sha256(bundle), 'hex');
 CREATE INDEX policy_bundles_revision ON policy_bundles (revision);
 -- Uploads before this migration went live at once.
 UPDATE policy_bundles SET activated_at = uploaded_at;
