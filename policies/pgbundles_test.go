@@ -3,9 +3,14 @@ package policies_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/lifeevents/lifeevents/internal/pgtest"
 	"github.com/lifeevents/lifeevents/policies"
@@ -92,4 +97,57 @@ func TestFourEyesInPostgres(t *testing.T) {
 	if err != nil || len(proposed) != 0 {
 		t.Fatalf("proposed after activation: %+v %v", proposed, err)
 	}
+}
+
+// TestSyncShowsARefusedBundle: an approved bundle this version refuses
+// leaves the process on its revision and says so in a metric, until a
+// bundle it can load is approved.
+func TestSyncShowsARefusedBundle(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := policies.NewPGBundles(pgtest.New(t))
+	e := engine(t)
+	before := e.Revision()
+	m := policies.NewSyncMetrics(prometheus.NewRegistry())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		store.Sync(ctx, e, 20*time.Millisecond, slog.New(slog.DiscardHandler), m)
+	}()
+	defer func() { cancel(); <-done }()
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: refused=%v revision=%s", what, value(m.Refused), e.Revision())
+			}
+		}
+	}
+	if _, err := store.Propose(ctx, "broken-1", []byte("not a bundle"), "anna", 1); err != nil {
+		t.Fatal(err)
+	}
+	wait("a refused bundle shows", func() bool { return value(m.Refused) == 1 })
+	if e.Revision() != before {
+		t.Fatal("the revision changed to a refused bundle")
+	}
+	raw, err := policies.Pack(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Propose(ctx, "good-1", raw, "anna", 1); err != nil {
+		t.Fatal(err)
+	}
+	wait("a loadable bundle clears it", func() bool { return value(m.Refused) == 0 && value(m.Loaded) == 1 })
+}
+
+// value reads a gauge or counter.
+func value(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var d dto.Metric
+	_ = (<-ch).Write(&d)
+	if d.Gauge != nil {
+		return d.Gauge.GetValue()
+	}
+	return d.GetCounter().GetValue()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // PGBundles keeps uploaded bundles in Postgres so that every process serves
@@ -234,10 +235,35 @@ func (s *PGBundles) latest(ctx context.Context) (revision string, raw []byte, ok
 	return revision, raw, true, nil
 }
 
+// SyncMetrics tell operators what each process made of the approved
+// bundle.
+type SyncMetrics struct {
+	// Refused is 1 while this process refuses the newest approved bundle
+	// (it passed when approved; this version's checks do not) and serves
+	// an older revision instead.
+	Refused prometheus.Gauge
+	Loaded  prometheus.Counter
+}
+
+// NewSyncMetrics registers the sync's metrics.
+func NewSyncMetrics(reg prometheus.Registerer) *SyncMetrics {
+	m := &SyncMetrics{
+		Refused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "lifeevents_policy_bundle_refused",
+			Help: "1 while this process refuses the newest approved policy bundle and serves an older revision."}),
+		Loaded: prometheus.NewCounter(prometheus.CounterOpts{Name: "lifeevents_policy_bundles_loaded_total",
+			Help: "Approved policy bundles this process loaded."}),
+	}
+	reg.MustRegister(m.Refused, m.Loaded)
+	return m
+}
+
 // Sync loads the newest activated bundle into e whenever it changes, until
-// ctx ends. A bundle that no longer passes (it did when uploaded) is logged
-// and the running revision stays.
-func (s *PGBundles) Sync(ctx context.Context, e *Engine, every time.Duration, log *slog.Logger) {
+// ctx ends. A bundle that no longer passes (it did when uploaded) is logged,
+// shown in m.Refused, and the running revision stays. m may be nil.
+func (s *PGBundles) Sync(ctx context.Context, e *Engine, every time.Duration, log *slog.Logger, m *SyncMetrics) {
+	if m == nil {
+		m = NewSyncMetrics(prometheus.NewRegistry())
+	}
 	var seen string
 	for {
 		if rev, raw, ok, err := s.latest(ctx); err == nil && ok && rev != seen && rev != e.Revision() {
@@ -246,8 +272,11 @@ func (s *PGBundles) Sync(ctx context.Context, e *Engine, every time.Duration, lo
 				_, err = e.Load(ctx, b)
 			}
 			if err != nil {
+				m.Refused.Set(1)
 				log.Error("stored policy bundle refused", "revision", rev, "error", err)
 			} else {
+				m.Refused.Set(0)
+				m.Loaded.Inc()
 				log.Info("policy bundle loaded", "revision", e.Revision())
 			}
 			seen = rev

@@ -166,11 +166,12 @@ func (a *app) loadPolicies(ctx context.Context, dir string) error {
 		return fmt.Errorf("policies in %q: %w", dir, err)
 	}
 	store := policies.NewPGBundles(a.pool)
+	metrics := policies.NewSyncMetrics(a.reg)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		store.Sync(sctx, a.engine, 2*time.Second, a.log.With("component", "policies"))
+		store.Sync(sctx, a.engine, 2*time.Second, a.log.With("component", "policies"), metrics)
 	}()
 	a.onStop(func() { cancel(); <-done })
 	a.log.Info("policies loaded", "revision", a.engine.Revision(), "services", len(a.engine.Catalog()))
