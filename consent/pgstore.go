@@ -153,27 +153,13 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 	id := newID("cs-")
 	var withdrawn []Withdrawn
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		// Counted under a lock per citizen, so parallel requests cannot all
-		// slip under the bound.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('consents:' || $1))`, citizenID); err != nil {
-			return err
-		}
-		var active, all int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE st.status = 'active'), count(*)
-			FROM consents c JOIN consent_state st ON st.consent_id = c.id WHERE c.citizen_id = $1`, citizenID).Scan(&active, &all); err != nil {
-			return err
-		}
 		// The bounds are for what a citizen gives through the API; a
 		// consent that accepting a proposal records is bounded by the
 		// proposals themselves and must not fail the journey.
-		if r.Method == "proposal-accept" {
-			active, all = 0, 0
-		}
-		if active >= MaxActivePerCitizen {
-			return invalid("too_many_consents", fmt.Sprintf("you have %d active consents, the most there can be; withdraw some first", active))
-		}
-		if all >= MaxRecordsPerCitizen {
-			return invalid("too_many_consents", fmt.Sprintf("you have given %d consents, the most one person can record here; ask the controller", all))
+		if r.Method != "proposal-accept" {
+			if err := withinBounds(ctx, tx, citizenID); err != nil {
+				return err
+			}
 		}
 		fields, _ := json.Marshal(r.Fields)
 		cats, _ := json.Marshal(r.DataCategories)
@@ -208,6 +194,26 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 	}
 	c, err := s.Get(ctx, citizenID, id)
 	return c, withdrawn, err
+}
+
+// withinBounds counts the citizen's consents under a lock per citizen, so
+// parallel requests cannot all slip under the bounds.
+func withinBounds(ctx context.Context, tx pgx.Tx, citizenID string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('consents:' || $1))`, citizenID); err != nil {
+		return err
+	}
+	var active, all int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE st.status = 'active'), count(*)
+		FROM consents c JOIN consent_state st ON st.consent_id = c.id WHERE c.citizen_id = $1`, citizenID).Scan(&active, &all); err != nil {
+		return err
+	}
+	if active >= MaxActivePerCitizen {
+		return invalid("too_many_consents", fmt.Sprintf("you have %d active consents, the most there can be; withdraw some first", active))
+	}
+	if all >= MaxRecordsPerCitizen {
+		return invalid("too_many_consents", fmt.Sprintf("you have given %d consents, the most one person can record here; ask the controller", all))
+	}
+	return nil
 }
 
 const consentColumns = `id, citizen_id, kind, purpose, controller, recipient, data_categories, fields, legal_basis,

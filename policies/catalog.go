@@ -229,6 +229,16 @@ func (s Service) validate(folder string) []string {
 	return p
 }
 
+// enforce refuses a transfer the policy allowed but the catalog does not
+// declare, adding the catalog's reasons; a policy's own refusal stands as
+// it is.
+func (c Catalog) enforce(in SharingInput, d *Decision) {
+	if v := c.violations(in); d.Allow && len(v) > 0 {
+		d.Allow = false
+		d.Reasons = append(d.Reasons, v...)
+	}
+}
+
 // violations lists how a transfer departs from what the catalog declares
 // for its service, as reasons prefixed "platform:".
 func (c Catalog) violations(in SharingInput) []string {

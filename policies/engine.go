@@ -360,10 +360,7 @@ func (e *Engine) Sharing(ctx context.Context, in SharingInput) (Decision, error)
 	if err != nil {
 		return d, err
 	}
-	if v := c.catalog.violations(in); d.Allow && len(v) > 0 {
-		d.Allow = false
-		d.Reasons = append(d.Reasons, v...)
-	}
+	c.catalog.enforce(in, &d)
 	return d, nil
 }
 
@@ -398,10 +395,7 @@ func (e *Engine) Eval(ctx context.Context, query string, input map[string]any) (
 				in.Fields = append(in.Fields, name)
 			}
 		}
-		if v := c.catalog.violations(in); d.Allow && len(v) > 0 {
-			d.Allow = false
-			d.Reasons = append(d.Reasons, v...)
-		}
+		c.catalog.enforce(in, &d)
 		return d, nil
 	}
 	for id, s := range c.catalog {

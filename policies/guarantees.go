@@ -113,12 +113,7 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 		}
 		for _, m := range municipalities {
 			base := SharingInput{Service: s.ID, Municipality: m, Recipient: s.RecipientFor(m).ID, Basis: s.Basis.Kind, Fields: required}
-			probes := []struct {
-				guarantee string
-				in        SharingInput
-				allow     bool
-				what      string
-			}{
+			probes := []probe{
 				{GuaranteeDeclaredFieldsShareable, base, true, "the declared required fields are refused to the service's own recipient"},
 				{GuaranteeDeclaredFieldsOnly, with(base, func(in *SharingInput) { in.Fields = append(clone(required), pr.field) }), false,
 					"a field the catalog does not declare is allowed"},
@@ -128,12 +123,7 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 					"data is allowed on a basis the service does not declare"},
 			}
 			if len(optional) > 0 {
-				probes = append(probes, struct {
-					guarantee string
-					in        SharingInput
-					allow     bool
-					what      string
-				}{GuaranteeOptionalNeedsConsent, with(base, func(in *SharingInput) {
+				probes = append(probes, probe{GuaranteeOptionalNeedsConsent, with(base, func(in *SharingInput) {
 					in.Fields = append(clone(required), optional...)
 					in.OptionalConsent = false
 				}), false, "an optional field is allowed without its own consent"})
@@ -154,6 +144,14 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 		}
 	}
 	return nil
+}
+
+// probe is one transfer the sharing policy must allow or refuse.
+type probe struct {
+	guarantee string
+	in        SharingInput
+	allow     bool
+	what      string
 }
 
 func with(in SharingInput, f func(*SharingInput)) SharingInput {

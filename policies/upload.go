@@ -177,9 +177,6 @@ func (l Limits) inspect(raw []byte) error {
 			if total > l.Total {
 				return limitErr("total_size", "the bundle unpacks to more than %d bytes", l.Total)
 			}
-			if total > l.RatioFloor && total > l.Ratio*max(cr.n, 1) {
-				return limitErr("compression_ratio", "the bundle unpacks to more than %d times its compressed size", l.Ratio)
-			}
 			if errors.Is(rerr, io.EOF) {
 				break
 			}
