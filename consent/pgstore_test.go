@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -377,4 +378,49 @@ func TestWithdrawalRacesTransfer(t *testing.T) {
 		t.Fatalf("logged %d + refused %d != %d", logged, refused, pairs)
 	}
 	t.Logf("%d transfers won the race, %d were refused", logged, refused)
+}
+
+// TestConsentsPerCitizenAreBounded: a citizen giving consents through the
+// API in parallel ends at the bound exactly, texts beyond their limit are
+// refused, and the consent that accepting a proposal records still goes in.
+func TestConsentsPerCitizenAreBounded(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	var wg sync.WaitGroup
+	var given, refused atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for {
+				r := wasteConsent()
+				r.Method = "portal"
+				_, _, err := s.Give(ctx, "c-greedy", r)
+				var inv *consent.InvalidError
+				switch {
+				case err == nil:
+					given.Add(1)
+				case errors.As(err, &inv) && inv.Code == "too_many_consents":
+					refused.Add(1)
+					return
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if given.Load() != consent.MaxActivePerCitizen || refused.Load() != 8 {
+		t.Fatalf("%d given, %d refused; want %d and 8", given.Load(), refused.Load(), consent.MaxActivePerCitizen)
+	}
+	accept := wasteConsent()
+	accept.Method = "proposal-accept"
+	if _, _, err := s.Give(ctx, "c-greedy", accept); err != nil {
+		t.Fatalf("accepting a proposal past the bound: %v", err)
+	}
+	long := wasteConsent()
+	long.NoticeVersion = strings.Repeat("v", 65)
+	var inv *consent.InvalidError
+	if _, _, err := s.Give(ctx, "c-other", long); !errors.As(err, &inv) || inv.Code != "text_too_long" {
+		t.Fatalf("a notice version of 65 characters: %v", err)
+	}
 }
