@@ -68,6 +68,11 @@ const (
 )
 
 func (s *Store) validate(r *Request) error {
+	return validate(r, s.policies.Catalog(), s.Clock())
+}
+
+// validate is shared by both stores: the same request is valid in both.
+func validate(r *Request, catalog policies.Catalog, now time.Time) error {
 	if len(r.NoticeVersion) > maxText || len(r.Purpose) > maxText || len(r.Recipient) > maxText || len(r.ProposalID) > 128 {
 		return invalid("text_too_long", "purpose, recipient and noticeVersion are at most 64 characters")
 	}
@@ -79,7 +84,7 @@ func (s *Store) validate(r *Request) error {
 			return invalid("invalid_fields", "field names are at most 64 characters")
 		}
 	}
-	if r.ExpiresAt != nil && !r.ExpiresAt.After(s.Clock()) {
+	if r.ExpiresAt != nil && !r.ExpiresAt.After(now) {
 		return invalid("expiry_in_past", "expiresAt must lie in the future")
 	}
 	if r.NoticeVersion == "" {
@@ -101,7 +106,7 @@ func (s *Store) validate(r *Request) error {
 	default:
 		return invalid("invalid_kind", "kind must be proposal, standing, optional-data, offers or objection")
 	}
-	svc, ok := s.policies.Catalog()[r.Purpose]
+	svc, ok := catalog[r.Purpose]
 	if !ok {
 		return invalid("unknown_purpose", "purpose must be a service of the catalog or "+PurposeOffers)
 	}
@@ -207,6 +212,11 @@ func withinBounds(ctx context.Context, tx pgx.Tx, citizenID string) error {
 		FROM consents c JOIN consent_state st ON st.consent_id = c.id WHERE c.citizen_id = $1`, citizenID).Scan(&active, &all); err != nil {
 		return err
 	}
+	return checkBounds(active, all)
+}
+
+// checkBounds is the rule both stores apply to a citizen's counts.
+func checkBounds(active, all int) error {
 	if active >= MaxActivePerCitizen {
 		return invalid("too_many_consents", fmt.Sprintf("you have %d active consents, the most there can be; withdraw some first", active))
 	}
@@ -394,21 +404,11 @@ func withdrawProposals(ctx context.Context, tx pgx.Tx, citizenID, service, recip
 // in an opt-out district unless they objected, in an opt-in district only
 // with their consent.
 func (s *Store) OffersAllowed(ctx context.Context, citizenID string, optIn bool) (bool, error) {
-	kind := KindObjection
-	if optIn {
-		kind = KindOffers
-	}
-	var active bool
-	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM consents c JOIN consent_state s ON s.consent_id = c.id
-		WHERE c.citizen_id = $1 AND c.kind = $2 AND s.status = 'active' AND (s.valid_until IS NULL OR s.valid_until > $3))`,
-		citizenID, kind, s.Clock()).Scan(&active)
+	held, err := heldBy(ctx, s.db, `WHERE c.citizen_id = $1 AND c.kind IN ('offers', 'objection') AND st.status = 'active'`, citizenID)
 	if err != nil {
 		return false, fmt.Errorf("consent: offers allowed: %w", err)
 	}
-	if optIn {
-		return active, nil
-	}
-	return !active, nil
+	return OffersAllowed(held, optIn, s.Clock()), nil
 }
 
 // ExpireDue appends an expired event to every consent whose validity has
@@ -432,57 +432,40 @@ func (s *Store) ExpireDue(ctx context.Context) (int, error) {
 // already logged for the same proposal is returned as it was (a retried
 // step transfers once).
 func (s *Store) Authorize(ctx context.Context, tx pgx.Tx, t Transfer) (Record, error) {
-	d, err := s.policies.Sharing(ctx, policies.SharingInput{
-		Service: t.Service, Municipality: t.Municipality, Recipient: t.Recipient, Basis: t.BasisKind,
-		Fields: t.Fields, OptionalConsent: true, // optional fields are checked against their own consent below
-	})
-	if err != nil {
-		return Record{}, fmt.Errorf("consent: authorize: %w", err)
-	}
-	if !d.Allow {
-		return Record{}, fmt.Errorf("%w: %s", ErrPolicyDenied, strings.Join(d.Reasons, ", "))
+	if err := sharingAllows(ctx, s.policies, t); err != nil {
+		return Record{}, err
 	}
 	id := transferID(t)
 	fields, _ := json.Marshal(t.Fields)
 	rec := Record{ID: id, CitizenID: t.CitizenID, ProposalID: t.ProposalID, Service: t.Service,
 		Recipient: t.Recipient, Purpose: t.Purpose, BasisKind: t.BasisKind, Fields: t.Fields}
 	var at time.Time
+	var err error
 	if t.BasisKind == "law" {
 		rec.Basis = t.BasisReference
 		err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
 			VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,'law',$7,$8) ON CONFLICT (id) DO NOTHING RETURNING at`,
 			id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, t.BasisReference, fields).Scan(&at)
 	} else {
-		// The common case in one statement: one active consent covers every
-		// field. Its state row is locked FOR SHARE; if a withdrawal changed
-		// it while we waited, PostgreSQL re-checks the new state and skips it.
-		err = tx.QueryRow(ctx, `WITH cover AS (
-				SELECT c.id FROM consents c JOIN consent_state st ON st.consent_id = c.id
-				WHERE c.citizen_id = $2 AND c.purpose = $4 AND c.recipient = $5 AND c.kind IN ('proposal', 'standing')
-				  AND st.status = 'active' AND (st.valid_until IS NULL OR st.valid_until > $8) AND c.fields @> $7
-				ORDER BY c.id LIMIT 1
-				FOR SHARE OF st)
-			INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
-			SELECT $1, $2, NULLIF($3,''), $4, $5, $6, 'consent', cover.id, $7 FROM cover
-			ON CONFLICT (id) DO NOTHING RETURNING at, basis_reference`,
-			id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, fields, s.Clock()).Scan(&at, &rec.Basis)
-		if errors.Is(err, pgx.ErrNoRows) {
+		// The consents' state rows are locked FOR SHARE before the rules
+		// look at them: a withdrawal waits for this transfer, or this
+		// transfer sees the withdrawal.
+		var ids []string
+		ids, err = s.covering(ctx, tx, t)
+		if errors.Is(err, ErrNoConsent) {
 			if prev, perr := getTransfer(ctx, tx, id); perr == nil {
 				return prev, nil // logged before: the proposal's transfer happened once already
 			}
-			// Several consents together (an optional-data consent beside
-			// the proposal's), or none.
-			ids, cerr := s.covering(ctx, tx, t)
-			if cerr != nil {
-				return Record{}, cerr
-			}
-			rec.Basis = strings.Join(ids, ",")
-			err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
-				VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,'consent',$7,$8) RETURNING at`,
-				id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, rec.Basis, fields).Scan(&at)
 		}
+		if err != nil {
+			return Record{}, err
+		}
+		rec.Basis = strings.Join(ids, ",")
+		err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
+			VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,'consent',$7,$8) ON CONFLICT (id) DO NOTHING RETURNING at`,
+			id, t.CitizenID, t.ProposalID, t.Service, t.Recipient, t.Purpose, rec.Basis, fields).Scan(&at)
 	}
-	if errors.Is(err, pgx.ErrNoRows) { // a law-based transfer logged before
+	if errors.Is(err, pgx.ErrNoRows) { // logged before: a retried step transfers once
 		prev, perr := getTransfer(ctx, tx, id)
 		if perr != nil {
 			return Record{}, fmt.Errorf("consent: authorize: %w", perr)
@@ -496,48 +479,53 @@ func (s *Store) Authorize(ctx context.Context, tx pgx.Tx, t Transfer) (Record, e
 	return rec, nil
 }
 
-// covering locks the state of the citizen's consents for the purpose and
-// recipient and returns the ids of the active ones that together cover
-// every field.
+// sharingAllows asks the data-sharing policy; optional fields are checked
+// against their own consent by Cover.
+func sharingAllows(ctx context.Context, p Policies, t Transfer) error {
+	d, err := p.Sharing(ctx, policies.SharingInput{
+		Service: t.Service, Municipality: t.Municipality, Recipient: t.Recipient, Basis: t.BasisKind,
+		Fields: t.Fields, OptionalConsent: true,
+	})
+	if err != nil {
+		return fmt.Errorf("consent: authorize: %w", err)
+	}
+	if !d.Allow {
+		return fmt.Errorf("%w: %s", ErrPolicyDenied, strings.Join(d.Reasons, ", "))
+	}
+	return nil
+}
+
+// covering locks the state of the citizen's consents for the service and
+// recipient and lets Cover pick those that carry the transfer.
 func (s *Store) covering(ctx context.Context, tx pgx.Tx, t Transfer) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT c.id, c.fields FROM consents c JOIN consent_state st ON st.consent_id = c.id
-		WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3 AND c.kind IN ('proposal', 'standing', 'optional-data')
-		  AND st.status = 'active' AND (st.valid_until IS NULL OR st.valid_until > $4)
-		ORDER BY c.id FOR SHARE OF st`, t.CitizenID, t.Service, t.Recipient, s.Clock())
+	held, err := heldBy(ctx, tx, `WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3
+		AND c.kind IN ('proposal', 'standing', 'optional-data') AND st.status = 'active' FOR SHARE OF st`,
+		t.CitizenID, t.Service, t.Recipient)
 	if err != nil {
 		return nil, fmt.Errorf("consent: authorize: %w", err)
 	}
-	covered := map[string]bool{}
-	var used []string
-	for rows.Next() {
-		var id string
-		var raw []byte
-		if err := rows.Scan(&id, &raw); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		var fields []string
-		_ = json.Unmarshal(raw, &fields)
-		useful := false
-		for _, f := range fields {
-			if slices.Contains(t.Fields, f) && !covered[f] {
-				covered[f], useful = true, true
-			}
-		}
-		if useful {
-			used = append(used, id)
-		}
+	return Cover(t, held, s.Clock())
+}
+
+// heldBy reads the records the rules in coverage.go judge; where narrows
+// them down (the rules decide, the query only saves reading the rest).
+func heldBy(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, where string, args ...any) ([]Held, error) {
+	rows, err := q.Query(ctx, `SELECT c.id, c.kind, c.purpose, c.recipient, c.fields, st.status, st.valid_until
+		FROM consents c JOIN consent_state st ON st.consent_id = c.id `+where, args...)
+	if err != nil {
+		return nil, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("consent: authorize: %w", err)
-	}
-	for _, f := range t.Fields {
-		if !covered[f] {
-			return nil, fmt.Errorf("%w: field %s", ErrNoConsent, f)
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Held, error) {
+		var h Held
+		var fields []byte
+		err := r.Scan(&h.ID, &h.Kind, &h.Purpose, &h.Recipient, &fields, &h.Status, &h.ValidUntil)
+		if err == nil {
+			err = json.Unmarshal(fields, &h.Fields)
 		}
-	}
-	return used, nil
+		return h, err
+	})
 }
 
 func transferID(t Transfer) string {
@@ -635,14 +623,10 @@ func (s *Store) ForProposal(ctx context.Context, citizenID, proposalID string) (
 // StandingCovers reports whether an active standing consent lets the
 // service be applied for automatically with these fields.
 func (s *Store) StandingCovers(ctx context.Context, citizenID, service, recipient string, fields []string) (bool, error) {
-	raw, _ := json.Marshal(fields)
-	var ok bool
-	err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM consents c JOIN consent_state st ON st.consent_id = c.id
-		WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3 AND c.kind = 'standing'
-		  AND st.status = 'active' AND (st.valid_until IS NULL OR st.valid_until > $5) AND c.fields @> $4)`,
-		citizenID, service, recipient, raw, s.Clock()).Scan(&ok)
+	held, err := heldBy(ctx, s.db, `WHERE c.citizen_id = $1 AND c.purpose = $2 AND c.recipient = $3 AND c.kind = 'standing'
+		AND st.status = 'active'`, citizenID, service, recipient)
 	if err != nil {
 		return false, fmt.Errorf("consent: standing: %w", err)
 	}
-	return ok, nil
+	return StandingCovers(held, service, recipient, fields, s.Clock()), nil
 }
