@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -75,10 +76,19 @@ type Notice struct {
 	OffersNotAllowed bool
 }
 
+// Denial is a service a person's policy refused, with the rule's reasons:
+// what a simulation shows when it explains why an outcome changed.
+type Denial struct {
+	CitizenID string
+	Service   string
+	Reasons   []string
+}
+
 // Result is what a life event leads to.
 type Result struct {
 	Candidates []Candidate
 	Notices    []Notice
+	Denials    []Denial
 	// Movers are the people a move moves (empty for a birth).
 	Movers []string
 }
@@ -146,7 +156,7 @@ func (r Resolver) Resolve(ctx context.Context, e events.Event) (Result, error) {
 				}
 				facts[sub.CitizenID] = f
 			}
-			c, notice, err := r.decide(ctx, e, svc, sub, f, eventDoc, municipality)
+			c, notice, denied, err := r.decide(ctx, e, svc, sub, f, eventDoc, municipality)
 			if err != nil {
 				return Result{}, err
 			}
@@ -155,6 +165,8 @@ func (r Resolver) Resolve(ctx context.Context, e events.Event) (Result, error) {
 				res.Candidates = append(res.Candidates, *c)
 			case notice != nil:
 				res.Notices = append(res.Notices, *notice)
+			case denied != nil:
+				res.Denials = append(res.Denials, *denied)
 			}
 		}
 	}
@@ -163,23 +175,22 @@ func (r Resolver) Resolve(ctx context.Context, e events.Event) (Result, error) {
 
 // decide asks one service's policy about one person and fills the
 // proposal's fields from their sources: a candidate, a notice of what is
-// missing, or neither (not eligible).
+// missing, or a denial (not eligible).
 func (r Resolver) decide(ctx context.Context, e events.Event, svc policies.Service, sub subject, f registries.Facts,
-	eventDoc map[string]any, municipality string) (*Candidate, *Notice, error) {
+	eventDoc map[string]any, municipality string) (*Candidate, *Notice, *Denial, error) {
 	subjectDoc := map[string]any{"citizenId": sub.CitizenID, "role": sub.Role}
-	registryDoc := toMap(f)
-	registryDoc["vehicle"] = firstCar(f.Vehicles)
+	registryDoc := factsDoc(f)
 	input := map[string]any{"event": eventDoc, "subject": subjectDoc, "registry": registryDoc}
 	d, err := r.Policies.Eligibility(ctx, svc.ID, input)
 	if errors.Is(err, policies.ErrUnknownService) {
-		return nil, nil, nil // removed from the catalog by a reload meanwhile
+		return nil, nil, nil, nil // removed from the catalog by a reload meanwhile
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("eligibility of %s: %w", svc.ID, err)
+		return nil, nil, nil, fmt.Errorf("eligibility of %s: %w", svc.ID, err)
 	}
 	if r.Decisions != nil {
 		if err := r.Decisions.Record(ctx, "data."+svc.Policy+".decision", d); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	recipient := svc.RecipientFor(municipality)
@@ -191,9 +202,9 @@ func (r Resolver) decide(ctx context.Context, e events.Event, svc policies.Servi
 			}
 		}
 		if len(notice.Missing) > 0 {
-			return nil, &notice, nil
+			return nil, &notice, nil, nil
 		}
-		return nil, nil, nil
+		return nil, nil, &Denial{CitizenID: sub.CitizenID, Service: svc.ID, Reasons: d.Reasons}, nil
 	}
 	doc := map[string]any{"event": eventDoc["data"], "subject": subjectDoc, "registry": registryDoc, "decision": d.Values}
 	c := Candidate{
@@ -220,9 +231,9 @@ func (r Resolver) decide(ctx context.Context, e events.Event, svc policies.Servi
 		c.Fields = append(c.Fields, proposals.Field{Name: fld.Name, Category: fld.Category, Value: v})
 	}
 	if len(notice.Missing) > 0 {
-		return nil, &notice, nil
+		return nil, &notice, nil, nil
 	}
-	return &c, nil, nil
+	return &c, nil, nil, nil
 }
 
 // subject is one person a service may be offered to.
@@ -271,13 +282,46 @@ func toMap(v any) map[string]any {
 	return m
 }
 
-func firstCar(vs []registries.Vehicle) any {
-	for _, v := range vs {
-		if v.Kind == "car" {
-			return toMap(v)
+// factsDoc is the registers' facts as the policies read them: the JSON
+// rendering of Facts (a test holds the two equal), built directly because
+// it is made for every person and service, plus the first car. A register
+// that could not say (a nil list) is left out rather than null: the
+// policies ask `not input.registry.dogs`, which null would not satisfy.
+func factsDoc(f registries.Facts) map[string]any {
+	doc := map[string]any{"parkingZone": nil, "vehicle": nil}
+	if f.Person != nil {
+		p := map[string]any{"citizenId": f.Person.CitizenID, "name": f.Person.Name,
+			"municipality": f.Person.Municipality, "address": f.Person.Address}
+		if f.Person.Salary != nil {
+			p["salary"] = *f.Person.Salary
 		}
+		doc["person"] = p
 	}
-	return nil
+	if f.Vehicles != nil {
+		vs := make([]any, len(f.Vehicles))
+		for i, v := range f.Vehicles {
+			m := map[string]any{"plate": v.Plate, "holderId": v.HolderID, "kind": v.Kind}
+			vs[i] = m
+			if v.Kind == "car" && doc["vehicle"] == nil {
+				doc["vehicle"] = maps.Clone(m)
+			}
+		}
+		doc["vehicles"] = vs
+	}
+	if f.Dogs != nil {
+		ds := make([]any, len(f.Dogs))
+		for i, d := range f.Dogs {
+			ds[i] = map[string]any{"id": d.ID, "ownerId": d.OwnerID, "name": d.Name, "municipality": d.Municipality}
+		}
+		doc["dogs"] = ds
+	}
+	if f.ParkingZone != nil {
+		doc["parkingZone"] = *f.ParkingZone
+	}
+	if f.WasteDistrict != nil {
+		doc["wasteDistrict"] = *f.WasteDistrict
+	}
+	return doc
 }
 
 // valueAt follows a dotted path such as event.to.street through doc.

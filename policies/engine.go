@@ -10,9 +10,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -134,7 +138,16 @@ type compiled struct {
 	catalog     Catalog
 	eligibility map[string]rego.PreparedEvalQuery
 	sharing     rego.PreparedEvalQuery
+	// shared remembers sharing decisions: their input names no person,
+	// so a district asks the same few hundred questions again and again,
+	// and a policy is a pure function of its input (the capabilities
+	// forbid time, randomness and the network).
+	shared     sync.Map // sharingKey → Decision
+	sharedSize atomic.Int64
 }
+
+// maxShared bounds the remembered sharing decisions of one revision.
+const maxShared = 4096
 
 // Check compiles the bundle, runs its Rego tests and validates its catalog,
 // and returns the prepared revision. Nothing is served from it yet.
@@ -279,6 +292,10 @@ func revisionOf(b *bundle.Bundle) string {
 // atomically: an evaluation sees one whole revision, never a mix.
 type Engine struct {
 	cur atomic.Pointer[compiled]
+	// NoInputHash leaves Decision.InputHash empty, saving the input's
+	// encoding and hash on every decision: for simulations, which keep no
+	// audit record. Set it before the first decision.
+	NoInputHash bool
 }
 
 // NewEngine loads b as the first revision.
@@ -331,7 +348,7 @@ func (e *Engine) Eligibility(ctx context.Context, service string, input map[stri
 	if !ok {
 		return Decision{}, fmt.Errorf("policies: %w: %s", ErrUnknownService, service)
 	}
-	d, err := eval(ctx, c, pq, input)
+	d, err := eval(ctx, c, pq, input, e.NoInputHash)
 	if err == nil && d.Allow && d.Fields == nil {
 		d.Fields = c.catalog[service].FieldNames(false)
 	}
@@ -356,15 +373,43 @@ type SharingInput struct {
 // policies for this at upload; this holds where a policy dodged a probe.
 func (e *Engine) Sharing(ctx context.Context, in SharingInput) (Decision, error) {
 	c := e.cur.Load()
-	d, err := c.sharingDecision(ctx, in)
+	key := sharingKey(in)
+	if d, ok := c.shared.Load(key); ok {
+		return d.(Decision).clone(), nil
+	}
+	d, err := c.sharingDecision(ctx, in, e.NoInputHash)
 	if err != nil {
 		return d, err
 	}
 	c.catalog.enforce(in, &d)
+	if c.sharedSize.Add(1) <= maxShared {
+		c.shared.Store(key, d.clone())
+	}
 	return d, nil
 }
 
-func (c *compiled) sharingDecision(ctx context.Context, in SharingInput) (Decision, error) {
+func sharingKey(in SharingInput) string {
+	var b strings.Builder
+	for _, s := range []string{in.Service, in.Municipality, in.Recipient, in.Basis, strconv.FormatBool(in.OptionalConsent)} {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	for _, f := range in.Fields {
+		b.WriteString(f)
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// clone copies what a caller may change.
+func (d Decision) clone() Decision {
+	d.Reasons = slices.Clone(d.Reasons)
+	d.Fields = slices.Clone(d.Fields)
+	d.Values = maps.Clone(d.Values)
+	return d
+}
+
+func (c *compiled) sharingDecision(ctx context.Context, in SharingInput, noHash bool) (Decision, error) {
 	fields := make([]any, len(in.Fields))
 	for i, f := range in.Fields {
 		fields[i] = f
@@ -372,14 +417,14 @@ func (c *compiled) sharingDecision(ctx context.Context, in SharingInput) (Decisi
 	return eval(ctx, c, c.sharing, map[string]any{
 		"service": in.Service, "municipality": in.Municipality, "recipient": in.Recipient,
 		"basis": in.Basis, "fields": fields, "optionalConsent": in.OptionalConsent,
-	})
+	}, noHash)
 }
 
 // Eval runs an arbitrary decision query of the active revision (dry runs).
 func (e *Engine) Eval(ctx context.Context, query string, input map[string]any) (Decision, error) {
 	c := e.cur.Load()
 	if query == SharingQuery {
-		d, err := eval(ctx, c, c.sharing, input)
+		d, err := eval(ctx, c, c.sharing, input, false)
 		if err != nil {
 			return d, err
 		}
@@ -406,13 +451,16 @@ func (e *Engine) Eval(ctx context.Context, query string, input map[string]any) (
 	return Decision{}, fmt.Errorf("policies: %w: %s", ErrUnknownService, query)
 }
 
-func eval(ctx context.Context, c *compiled, pq rego.PreparedEvalQuery, input map[string]any) (Decision, error) {
-	raw, err := json.Marshal(input)
-	if err != nil {
-		return Decision{}, fmt.Errorf("policies: input: %w", err)
+func eval(ctx context.Context, c *compiled, pq rego.PreparedEvalQuery, input map[string]any, noHash bool) (Decision, error) {
+	d := Decision{Revision: c.revision}
+	if !noHash {
+		raw, err := json.Marshal(input)
+		if err != nil {
+			return Decision{}, fmt.Errorf("policies: input: %w", err)
+		}
+		sum := sha256.Sum256(raw)
+		d.InputHash = hex.EncodeToString(sum[:])
 	}
-	sum := sha256.Sum256(raw)
-	d := Decision{Revision: c.revision, InputHash: hex.EncodeToString(sum[:])}
 	v, err := ast.InterfaceToValue(input)
 	if err != nil {
 		return Decision{}, fmt.Errorf("policies: input: %w", err)

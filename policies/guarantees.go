@@ -129,7 +129,7 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 				}), false, "an optional field is allowed without its own consent"})
 			}
 			for _, p := range probes {
-				d, err := c.sharingDecision(ctx, p.in)
+				d, err := c.sharingDecision(ctx, p.in, false)
 				if err != nil {
 					return &GuaranteeError{p.guarantee, s.ID, "the sharing policy did not decide: " + err.Error()}
 				}

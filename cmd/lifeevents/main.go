@@ -156,7 +156,7 @@ Start everything on embedded defaults with:  lifeevents dev`,
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	bindEnv(root.PersistentFlags(), "log-level", "LIFEEVENTS_LOG_LEVEL")
 	bindEnv(root.PersistentFlags(), "log-format", "LIFEEVENTS_LOG_FORMAT")
-	root.AddCommand(newDev(g), newServe(g), newWorker(g), newIngest(g), newMigrate(g), newEmit(g), newToken(g), newPolicy(g), newRegistry(g))
+	root.AddCommand(newDev(g), newServe(g), newWorker(g), newIngest(g), newMigrate(g), newEmit(g), newToken(g), newPolicy(g), newRegistry(g), newSimulate(g))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 	return root
 }

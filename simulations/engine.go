@@ -1,0 +1,466 @@
+package simulations
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeevents/lifeevents/candidates"
+	"github.com/lifeevents/lifeevents/consent"
+	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/policies"
+	"github.com/lifeevents/lifeevents/proposals"
+	"github.com/lifeevents/lifeevents/registries"
+)
+
+// Policies is what a simulation needs of the policy engine: eligibility
+// for candidate resolution, the sharing decision for the transfer gate.
+type Policies interface {
+	Catalog() policies.Catalog
+	Eligibility(ctx context.Context, service string, input map[string]any) (policies.Decision, error)
+	Sharing(ctx context.Context, in policies.SharingInput) (policies.Decision, error)
+	Revision() string
+}
+
+// Options of a what-if run.
+type Options struct {
+	// Workers run events in parallel; 0 means one per core. The result
+	// does not depend on it.
+	Workers int
+	// Progress, if set, hears how many events are done.
+	Progress func(done, total int)
+}
+
+// Outcome is where one proposal ended.
+type Outcome struct {
+	Event     int // index into the population's events
+	EventID   string
+	CitizenID string
+	Service   string
+	Recipient string
+	Basis     string // law or consent
+	Fields    []string
+	Status    proposals.Status
+	// Reason of a withdrawal or failure: superseded, sibling_accepted,
+	// consent_withdrawn, agency_timeout.
+	Reason     string
+	Automatic  bool
+	Reminded   bool
+	Escalated  bool
+	ProposedAt time.Time
+	// EndedAt is when the proposal reached its final status.
+	EndedAt time.Time
+	// Transferred: the data went to the recipient (at SubmittedAt).
+	Transferred bool
+	SubmittedAt time.Time
+	// WaitDays in the agency's queue before work started.
+	WaitDays float64
+}
+
+// Notice is a service the system could not decide for a citizen.
+type Notice struct {
+	Event     int
+	CitizenID string
+	// Service is empty when the citizen receives no offers at all.
+	Service string
+	// Missing are the missing_* reasons and missing fields.
+	Missing          []string
+	OffersNotAllowed bool
+}
+
+// Denial is a service the policy refused a citizen, with its reasons.
+type Denial struct {
+	Event     int
+	CitizenID string
+	Service   string
+	Reasons   []string
+}
+
+// Result is a finished what-if run.
+type Result struct {
+	Scenario   *Scenario
+	Revision   string
+	Catalog    policies.Catalog
+	Population *Population
+	Proposals  []Outcome
+	Notices    []Notice
+	Denials    []Denial
+}
+
+// unit is one event's share of the run.
+type unit struct {
+	outcomes []Outcome
+	notices  []Notice
+	denials  []Denial
+}
+
+// Run carries every event of the population through candidate resolution
+// and every proposal through its lifecycle, then the agencies' queues.
+func Run(ctx context.Context, sc *Scenario, pop *Population, p Policies, opt Options) (*Result, error) {
+	if err := sc.CheckCatalog(p.Catalog()); err != nil {
+		return nil, err
+	}
+	reg := registries.NewMemory()
+	if err := reg.Load(ctx, pop.Registers); err != nil {
+		return nil, err
+	}
+	start := sc.Start()
+	store := consent.NewMemory(p, "simulation")
+	store.Clock = func() time.Time { return start }
+	var ids atomic.Uint64
+	store.NewID = func() string { return "cs-sim-" + strconv.FormatUint(ids.Add(1), 10) }
+	optIn := sc.Offers == "opt-in"
+	for _, c := range pop.Registers.Citizens {
+		u := stream(sc.Seed, "attitude", c.CitizenID).Float64()
+		var req *consent.Request
+		switch {
+		case !optIn && u < sc.Behaviour.ObjectionRate:
+			req = &consent.Request{Kind: consent.KindObjection, Purpose: consent.PurposeOffers, Method: "simulation"}
+		case optIn && u < sc.Behaviour.OffersConsentRate:
+			req = &consent.Request{Kind: consent.KindOffers, Purpose: consent.PurposeOffers, Method: "simulation"}
+		}
+		if req != nil {
+			if _, _, err := store.Give(ctx, c.CitizenID, *req); err != nil {
+				return nil, fmt.Errorf("simulation: offers attitude of %s: %w", c.CitizenID, err)
+			}
+		}
+	}
+	missing := map[string][]string{}
+	for _, m := range sc.District.Municipalities {
+		missing[m.Key] = m.RegistersMissing
+	}
+	s := &sim{sc: sc, pop: pop, store: store, moves: movesByCitizen(pop.Events),
+		resolver: candidates.Resolver{Policies: p, Registry: unconnected{reg, missing}, Offers: store, OffersOptIn: optIn}}
+
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	units := make([]unit, len(pop.Events))
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(units) || ctx.Err() != nil {
+					return
+				}
+				u, err := s.event(ctx, i)
+				if err != nil {
+					errs[w] = fmt.Errorf("simulation: event %s: %w", pop.Events[i].ID, err)
+					cancel()
+					return
+				}
+				units[i] = u
+				if n := done.Add(1); opt.Progress != nil && (n%256 == 0 || int(n) == len(units)) {
+					opt.Progress(int(n), len(units))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res := &Result{Scenario: sc, Revision: p.Revision(), Catalog: p.Catalog(), Population: pop}
+	for _, u := range units {
+		res.Proposals = append(res.Proposals, u.outcomes...)
+		res.Notices = append(res.Notices, u.notices...)
+		res.Denials = append(res.Denials, u.denials...)
+	}
+	s.agencies(res.Proposals)
+	return res, nil
+}
+
+// unconnected answers as registers do where a municipality has not
+// connected some of them: the facts they hold are unknown, not empty.
+type unconnected struct {
+	*registries.Memory
+	missing map[string][]string
+}
+
+func (u unconnected) Lookup(ctx context.Context, citizenID, municipality, street string) (registries.Facts, error) {
+	f, err := u.Memory.Lookup(ctx, citizenID, municipality, street)
+	for _, r := range u.missing[municipality] {
+		switch r {
+		case "vehicles":
+			f.Vehicles = nil
+		case "dogs":
+			f.Dogs = nil
+		case "parkingZones":
+			f.ParkingZone = nil
+		case "wasteDistrict":
+			f.WasteDistrict = nil
+		}
+	}
+	return f, err
+}
+
+type sim struct {
+	sc       *Scenario
+	pop      *Population
+	store    *consent.Memory
+	resolver candidates.Resolver
+	// moves lists, per citizen, the indices of the move events that moved
+	// them, in time order: a newer move supersedes an older one's
+	// proposals.
+	moves map[string][]int
+}
+
+func movesByCitizen(evs []events.Event) map[string][]int {
+	out := map[string][]int{}
+	for i, e := range evs {
+		if e.Move == nil {
+			continue
+		}
+		for _, m := range e.Move.Household {
+			out[m.CitizenID] = append(out[m.CitizenID], i)
+		}
+	}
+	return out
+}
+
+const day = 24 * time.Hour
+
+func days(f float64) time.Duration { return time.Duration(f * float64(day)) }
+
+// event resolves one event and runs its proposals to their decision and
+// transfer (the agencies come after all events).
+func (s *sim) event(ctx context.Context, i int) (unit, error) {
+	e := s.pop.Events[i]
+	res, err := s.resolver.Resolve(ctx, e)
+	if err != nil {
+		return unit{}, err
+	}
+	var u unit
+	for _, n := range res.Notices {
+		u.notices = append(u.notices, Notice{Event: i, CitizenID: n.CitizenID, Service: n.Service, Missing: n.Missing, OffersNotAllowed: n.OffersNotAllowed})
+	}
+	for _, d := range res.Denials {
+		u.denials = append(u.denials, Denial{Event: i, CitizenID: d.CitizenID, Service: d.Service, Reasons: d.Reasons})
+	}
+	for _, c := range res.Candidates {
+		o, err := s.decide(ctx, i, e, c)
+		if err != nil {
+			return unit{}, err
+		}
+		u.outcomes = append(u.outcomes, o)
+	}
+	s.exclusive(u.outcomes, res.Candidates)
+	for k := range u.outcomes {
+		if err := s.transfer(ctx, &u.outcomes[k], res.Candidates[k]); err != nil {
+			return unit{}, err
+		}
+	}
+	return u, nil
+}
+
+// decide draws the citizen's answer and works out, on the virtual clock,
+// which comes first: the answer, a withdrawal, a newer move, or the
+// deadline. An accepted proposal stays accepted here; exclusive siblings
+// and the transfer are settled after.
+func (s *sim) decide(ctx context.Context, i int, e events.Event, c candidates.Candidate) (Outcome, error) {
+	b := s.sc.Behaviour
+	o := Outcome{Event: i, EventID: e.ID, CitizenID: c.CitizenID, Service: c.Service, Recipient: c.Recipient.ID,
+		Basis: c.Basis.Kind, ProposedAt: e.Time}
+	for _, f := range c.Fields {
+		o.Fields = append(o.Fields, f.Name)
+	}
+	if c.AutoApply && c.Basis.Kind == "consent" {
+		if stream(s.sc.Seed, "standing", c.CitizenID, c.Service).Float64() < b.StandingConsentShare {
+			// The citizen gave the standing consent before; given here
+			// lazily because its recipient depends on where they live.
+			if _, _, err := s.store.Give(ctx, c.CitizenID, consent.Request{Kind: consent.KindStanding, Purpose: c.Service,
+				Recipient: c.Recipient.ID, Fields: o.Fields, Method: "simulation"}); err != nil {
+				return o, fmt.Errorf("standing consent: %w", err)
+			}
+		}
+		auto, err := s.store.StandingCovers(ctx, c.CitizenID, c.Service, c.Recipient.ID, o.Fields)
+		if err != nil {
+			return o, err
+		}
+		if auto {
+			o.Status, o.Automatic, o.EndedAt = proposals.StatusAccepted, true, e.Time
+			return o, nil
+		}
+	}
+	r := stream(s.sc.Seed, "answer", c.CitizenID, c.Service, e.ID)
+	a := b.AnswerFor(c.Service)
+	choice := pick(r, []float64{a.Accept, a.Decline, a.Ignore})
+	answerAt := e.Time.Add(days(b.ResponseDays.draw(r)))
+	deadline := e.Time.Add(c.DecideIn)
+	end, status, reason := deadline, proposals.StatusExpired, "deadline passed"
+	if choice < 2 && answerAt.Before(deadline) {
+		end, status, reason = answerAt, proposals.StatusAccepted, ""
+		if choice == 1 {
+			status = proposals.StatusDeclined
+		}
+	}
+	if c.RemindBefore > 0 && c.RemindBefore < c.DecideIn && end.After(deadline.Add(-c.RemindBefore)) {
+		o.Reminded = true
+	}
+	if c.Basis.Kind == "consent" && r.Float64() < b.WithdrawalRate {
+		if at := e.Time.Add(time.Duration(r.Float64() * float64(c.DecideIn))); at.Before(end) {
+			end, status, reason = at, proposals.StatusWithdrawn, "consent_withdrawn"
+		}
+	}
+	if e.Move != nil {
+		for _, j := range s.moves[c.CitizenID] {
+			if at := s.pop.Events[j].Time; j != i && at.After(e.Time) && at.Before(end) {
+				end, status, reason = at, proposals.StatusWithdrawn, "superseded"
+				break
+			}
+		}
+	}
+	o.Status, o.EndedAt = status, end
+	if status != proposals.StatusAccepted {
+		o.Reason = reason
+	}
+	return o, nil
+}
+
+// exclusive lets the first to accept an exclusive service have it; the
+// other proposals of the service that were still open then, or accepted
+// later, end withdrawn, as ClaimExclusive and the siblings' signal do.
+func (s *sim) exclusive(out []Outcome, cs []candidates.Candidate) {
+	winner := map[string]int{}
+	for k, c := range cs {
+		if !c.Exclusive || out[k].Status != proposals.StatusAccepted {
+			continue
+		}
+		if w, ok := winner[c.Service]; !ok || out[k].EndedAt.Before(out[w].EndedAt) {
+			winner[c.Service] = k
+		}
+	}
+	for k, c := range cs {
+		w, ok := winner[c.Service]
+		if !c.Exclusive || !ok || w == k {
+			continue
+		}
+		won := out[w].EndedAt
+		if out[k].Status == proposals.StatusAccepted || out[k].EndedAt.After(won) {
+			out[k].Status, out[k].Reason = proposals.StatusWithdrawn, "sibling_accepted"
+			out[k].EndedAt = maxTime(won, out[k].ProposedAt)
+			if out[k].Automatic {
+				out[k].EndedAt = out[k].ProposedAt
+			}
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// transfer records the acceptance as the journey's Accept does (the
+// per-proposal consent) and passes the real transfer gate: the sharing
+// policy and the consents that cover every field.
+func (s *sim) transfer(ctx context.Context, o *Outcome, c candidates.Candidate) error {
+	if o.Status != proposals.StatusAccepted {
+		return nil
+	}
+	id := proposals.ID(c.LifeEventID, c.Service, c.CitizenID)
+	if c.Basis.Kind == "consent" && !o.Automatic {
+		if _, _, err := s.store.Give(ctx, c.CitizenID, consent.Request{Kind: consent.KindProposal, Purpose: c.Service,
+			Recipient: c.Recipient.ID, Fields: o.Fields, ProposalID: id, Method: "proposal-accept"}); err != nil {
+			return fmt.Errorf("accept %s: %w", c.Service, err)
+		}
+	}
+	_, err := s.store.Authorize(ctx, consent.Transfer{CitizenID: c.CitizenID, ProposalID: id, Service: c.Service,
+		Municipality: c.Municipality, Recipient: c.Recipient.ID, Purpose: c.Service, BasisKind: c.Basis.Kind,
+		BasisReference: c.Basis.Reference, Fields: o.Fields})
+	if errors.Is(err, consent.ErrNoConsent) || errors.Is(err, consent.ErrPolicyDenied) {
+		o.Status, o.Reason = proposals.StatusWithdrawn, "consent_withdrawn"
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	o.Status, o.Transferred, o.SubmittedAt = proposals.StatusSubmitted, true, o.EndedAt
+	return nil
+}
+
+// agencies runs each agency's queue: first come, first served, at most
+// its capacity started per week; a case's result comes after its
+// processing time. A journey escalates after the timeout and gives up
+// after twice that.
+func (s *sim) agencies(out []Outcome) {
+	byAgency := map[string][]int{}
+	for k := range out {
+		if out[k].Status == proposals.StatusSubmitted {
+			byAgency[out[k].Recipient] = append(byAgency[out[k].Recipient], k)
+		}
+	}
+	start := s.sc.Start()
+	timeout := days(s.sc.Agencies.TimeoutDays)
+	for _, id := range sortedKeys(byAgency) {
+		queue := byAgency[id]
+		sort.SliceStable(queue, func(a, b int) bool {
+			return out[queue[a]].SubmittedAt.Before(out[queue[b]].SubmittedAt)
+		})
+		ag := s.sc.Agencies.For(id)
+		week, used := -1, 0
+		for _, k := range queue {
+			o := &out[k]
+			w := int(o.SubmittedAt.Sub(start) / (7 * day))
+			if w > week {
+				week, used = w, 0
+			}
+			for used >= ag.CapacityPerWeek {
+				week, used = week+1, 0
+			}
+			used++
+			begin := maxTime(o.SubmittedAt, start.Add(time.Duration(week)*7*day))
+			r := stream(s.sc.Seed, "agency", o.EventID, o.CitizenID, o.Service)
+			doneAt := begin.Add(days(ag.ProcessingDays.draw(r)))
+			o.WaitDays = begin.Sub(o.SubmittedAt).Hours() / 24
+			granted := r.Float64() < ag.GrantRate
+			took := doneAt.Sub(o.SubmittedAt)
+			o.Escalated = took > timeout
+			switch {
+			case took > 2*timeout:
+				o.Status, o.Reason, o.EndedAt = proposals.StatusFailed, "agency_timeout", o.SubmittedAt.Add(2*timeout)
+			case granted:
+				o.Status, o.EndedAt = proposals.StatusGranted, doneAt
+			default:
+				o.Status, o.EndedAt = proposals.StatusRejected, doneAt
+			}
+		}
+	}
+}
+
+// week of a time, counted from the period's start.
+func (sc *Scenario) week(t time.Time) int {
+	return int(math.Floor(t.Sub(sc.Start()).Hours() / (24 * 7)))
+}
+
+// byService sorts a catalog's services by id.
+func byService(c policies.Catalog) []policies.Service {
+	out := make([]policies.Service, 0, len(c))
+	for _, s := range c {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b policies.Service) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
