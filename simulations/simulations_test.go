@@ -276,6 +276,9 @@ func TestGeneratedEventsAreValid(t *testing.T) {
 func TestExclusiveAndSuperseded(t *testing.T) {
 	sc := load(t, "scenarios/sample-district.yaml")
 	sc.District.Municipalities = sc.District.Municipalities[:2]
+	for i := range sc.District.Municipalities {
+		sc.District.Municipalities[i].Residents = 15000
+	}
 	res := run(t, sc, engine(t), 2)
 	perBirth := map[string]int{}
 	superseded := 0
