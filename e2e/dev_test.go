@@ -240,7 +240,8 @@ func TestBadInput(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	for _, cmd := range []string{"", "dev", "serve", "worker", "ingest", "migrate", "emit", "token",
-		"policy", "policy test", "policy check", "policy eval", "policy upload", "policy approve", "policy list", "registry", "registry load"} {
+		"policy", "policy test", "policy check", "policy eval", "policy upload", "policy approve", "policy list", "registry", "registry load",
+		"simulate", "simulate run", "simulate compare", "simulate generate"} {
 		args := strings.Fields(cmd + " --help")
 		out := cli(t, nil, args...)
 		if !strings.Contains(out, "Usage:") {
