@@ -190,7 +190,11 @@ var contractCases = []struct {
 		if _, err := s.authorize(ctx, tr); !errors.Is(err, consent.ErrNoConsent) {
 			t.Fatalf("salary without its consent: %v", err)
 		}
-		main.Kind, main.Fields = consent.KindOptionalData, []string{"salary"}
+		main.Fields = []string{"salary"}
+		if _, _, err := s.Give(ctx, "c-1", main); err == nil {
+			t.Fatal("salary accepted in an ordinary consent")
+		}
+		main.Kind = consent.KindOptionalData
 		b, _, err := s.Give(ctx, "c-1", main)
 		if err != nil {
 			t.Fatal(err)

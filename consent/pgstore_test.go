@@ -235,36 +235,6 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
-// TestOptionalDataNeedsItsOwnConsent: salary data goes to the parental
-// allowance office only with a separate optional-data consent.
-func TestOptionalDataNeedsItsOwnConsent(t *testing.T) {
-	ctx := context.Background()
-	s, db := newStore(t)
-	main := consent.Request{Kind: consent.KindProposal, Purpose: "parental_allowance", Recipient: "elterngeldstelle-landkreis",
-		Fields: []string{"applicantId", "childId"}}
-	if _, _, err := s.Give(ctx, "c-1", main); err != nil {
-		t.Fatal(err)
-	}
-	tr := consent.Transfer{CitizenID: "c-1", ProposalID: "p-9", Service: "parental_allowance", Municipality: "03353022",
-		Recipient: "elterngeldstelle-landkreis", Purpose: "parental_allowance", BasisKind: "consent",
-		Fields: []string{"applicantId", "childId", "salary"}}
-	if _, err := authorize(ctx, s, db, tr); !errors.Is(err, consent.ErrNoConsent) {
-		t.Fatalf("salary without its consent: %v", err)
-	}
-	main.Fields = []string{"salary"}
-	if _, _, err := s.Give(ctx, "c-1", main); err == nil {
-		t.Fatal("salary accepted in an ordinary consent")
-	}
-	main.Kind = consent.KindOptionalData
-	if _, _, err := s.Give(ctx, "c-1", main); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := authorize(ctx, s, db, tr)
-	if err != nil || strings.Count(rec.Basis, "cs-") != 2 {
-		t.Fatalf("with both consents: %+v %v", rec, err)
-	}
-}
-
 func TestExpiry(t *testing.T) {
 	ctx := context.Background()
 	s, db := newStore(t)
@@ -288,30 +258,6 @@ func TestExpiry(t *testing.T) {
 	}
 	if n, _ := s.ExpireDue(ctx); n != 0 {
 		t.Fatalf("expired twice: %d", n)
-	}
-}
-
-func TestOffers(t *testing.T) {
-	ctx := context.Background()
-	s, _ := newStore(t)
-	if ok, _ := s.OffersAllowed(ctx, "c-1", false); !ok {
-		t.Fatal("opt-out district without objection: no offers")
-	}
-	if ok, _ := s.OffersAllowed(ctx, "c-1", true); ok {
-		t.Fatal("opt-in district without consent: offers")
-	}
-	obj, _, err := s.Give(ctx, "c-1", consent.Request{Kind: consent.KindObjection, Purpose: consent.PurposeOffers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := s.OffersAllowed(ctx, "c-1", false); ok {
-		t.Fatal("offers despite the objection")
-	}
-	if _, _, err := s.Withdraw(ctx, "c-1", obj.ID, ""); err != nil {
-		t.Fatal(err)
-	}
-	if ok, _ := s.OffersAllowed(ctx, "c-1", false); !ok {
-		t.Fatal("no offers after the objection was withdrawn")
 	}
 }
 

@@ -1,13 +1,11 @@
 package simulations
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -453,14 +451,4 @@ func (s *sim) agencies(out []Outcome) {
 // week of a time, counted from the period's start.
 func (sc *Scenario) week(t time.Time) int {
 	return int(math.Floor(t.Sub(sc.Start()).Hours() / (24 * 7)))
-}
-
-// byService sorts a catalog's services by id.
-func byService(c policies.Catalog) []policies.Service {
-	out := make([]policies.Service, 0, len(c))
-	for _, s := range c {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b policies.Service) int { return cmp.Compare(a.ID, b.ID) })
-	return out
 }

@@ -49,6 +49,8 @@ type Scenario struct {
 	file string
 	node *yaml.Node
 	dir  string
+	// start and end are Period parsed, once.
+	start, end time.Time
 }
 
 // Period is the simulated stretch of time, both days included.
@@ -346,6 +348,7 @@ func (sc *Scenario) validate() error {
 	if err != nil {
 		return err
 	}
+	sc.start, sc.end = start, end
 	if days := int(end.Sub(start)/(24*time.Hour)) + 1; days < 1 || days > MaxDays {
 		return sc.fail(fmt.Sprintf("the period must run forward and last at most %d days", MaxDays), "period", "end")
 	}
@@ -571,8 +574,8 @@ func (sc *Scenario) PolicyDir() string {
 }
 
 // Start and End of the period (End is the last day, included).
-func (sc *Scenario) Start() time.Time { s, _, _ := sc.dates(); return s }
-func (sc *Scenario) End() time.Time   { _, e, _ := sc.dates(); return e }
+func (sc *Scenario) Start() time.Time { return sc.start }
+func (sc *Scenario) End() time.Time   { return sc.end }
 
 // Days in the period.
 func (sc *Scenario) Days() int { return int(sc.End().Sub(sc.Start())/(24*time.Hour)) + 1 }

@@ -138,7 +138,7 @@ func (r *Result) Summarize() Summary {
 		Weeks: []WeekRow{}, AgencyWeeks: []AgencyWeek{},
 	}
 	idx := map[string]int{}
-	for _, svc := range byService(r.Catalog) {
+	for _, svc := range r.Catalog.Sorted() {
 		idx[svc.ID] = len(s.Services)
 		s.Services = append(s.Services, ServiceSummary{Service: svc.ID, Name: svc.Name["en"], Basis: svc.Basis.Kind, WithdrawnBy: map[string]int{}})
 	}
