@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -55,4 +59,126 @@ func TestSimulateThroughTheBinary(t *testing.T) {
 	if msg := cliFails(t, nil, "simulate", "compare", scenario, "--out", filepath.Join(dir, "c"), "--quiet"); !strings.Contains(msg, "--policies-b") {
 		t.Fatalf("compare without B: %s", msg)
 	}
+	for args, want := range map[string]string{
+		"--engine fast":                    `--engine "fast": whatif`,
+		"--time-scale 0.5":                 "--time-scale applies to --engine full only",
+		"--engine full --time-scale 1/0":   `--time-scale "1/0": a factor above 0`,
+		"--engine full --time-scale -1e-5": `--time-scale "-1e-5": a factor above 0`,
+		"--engine full --time-scale 2":     `--time-scale "2": a factor above 0 and at most 1`,
+	} {
+		a := append([]string{"simulate", "run", scenario, "--out", filepath.Join(dir, "flags"), "--quiet"}, strings.Fields(args)...)
+		if msg := cliFails(t, nil, a...); !strings.Contains(msg, want) {
+			t.Errorf("%s: %q, want %q", args, msg, want)
+		}
+	}
+}
+
+// TestFullMatchesWhatIf runs about 200 life events through the real stack
+// (Kafka, Temporal, Postgres, the HTTP API, citizens and agencies as API
+// clients) and through the what-if engine: with behaviour whose outcome
+// does not hang on timing, every service ends with the same counts and
+// every recipient receives the same transfers.
+func TestFullMatchesWhatIf(t *testing.T) {
+	dir := t.TempDir()
+	scenario := filepath.Join("testdata", "full-vs-whatif.yaml")
+	whatif, full := filepath.Join(dir, "whatif"), filepath.Join(dir, "full")
+	cli(t, nil, "simulate", "run", scenario, "--out", whatif, "--quiet")
+	// Without the race detector: it slows the embedded Temporal server
+	// several times over, and the system would fall behind the calendar.
+	cmd := exec.Command(fastBinary(t), "simulate", "run", scenario, "--engine", "full", "--time-scale", "1/86400", "--out", full, "--quiet")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("full engine: %v\n%s", err, out)
+	}
+
+	type service struct {
+		Service                                           string
+		Eligible, NotEligible, Manual, Proposed, Reminded int
+		Accepted, Automatic, Declined, Expired, Withdrawn int
+		WithdrawnBy                                       map[string]int
+		Transferred, Granted, Rejected, Failed            int
+	}
+	type summary struct {
+		Scenario   struct{ Engine string }
+		Population struct{ Events int }
+		Services   []service
+		Transfers  []struct {
+			Recipient, Service, Basis, Fields string
+			Count                             int
+		}
+		Agencies []struct {
+			Recipient                                         string
+			Submissions, Granted, Rejected, Escalated, Failed int
+		}
+	}
+	read := func(d string) summary {
+		var s summary
+		raw, err := os.ReadFile(filepath.Join(d, "summary.json"))
+		if err != nil || json.Unmarshal(raw, &s) != nil {
+			t.Fatalf("%s/summary.json: %v", d, err)
+		}
+		return s
+	}
+	w, f := read(whatif), read(full)
+	if w.Scenario.Engine != "whatif" || f.Scenario.Engine != "full" {
+		t.Fatalf("engines: %q and %q", w.Scenario.Engine, f.Scenario.Engine)
+	}
+	if w.Population.Events < 150 || w.Population.Events != f.Population.Events {
+		t.Fatalf("events: what-if %d, full %d", w.Population.Events, f.Population.Events)
+	}
+	// The scenario reaches every outcome, so a difference anywhere shows.
+	var total service
+	for _, s := range w.Services {
+		total.Manual += s.Manual
+		total.Automatic += s.Automatic
+		total.Declined += s.Declined
+		total.Expired += s.Expired
+		total.Withdrawn += s.WithdrawnBy["sibling_accepted"]
+		total.Granted += s.Granted
+		total.Rejected += s.Rejected
+	}
+	if total.Manual == 0 || total.Automatic == 0 || total.Declined == 0 || total.Expired == 0 || total.Withdrawn == 0 ||
+		total.Granted == 0 || total.Rejected == 0 {
+		t.Fatalf("the scenario misses an outcome: %+v", total)
+	}
+	if len(w.Services) != len(f.Services) {
+		t.Fatalf("services: %d and %d", len(w.Services), len(f.Services))
+	}
+	for i := range w.Services {
+		if !reflect.DeepEqual(w.Services[i], f.Services[i]) {
+			t.Errorf("%s:\n what-if %+v\n full    %+v", w.Services[i].Service, w.Services[i], f.Services[i])
+		}
+	}
+	if !reflect.DeepEqual(w.Transfers, f.Transfers) {
+		t.Errorf("transfers:\n what-if %+v\n full    %+v", w.Transfers, f.Transfers)
+	}
+	if !reflect.DeepEqual(w.Agencies, f.Agencies) {
+		t.Errorf("agencies:\n what-if %+v\n full    %+v", w.Agencies, f.Agencies)
+	}
+	html, err := os.ReadFile(filepath.Join(full, "report.html"))
+	if err != nil || !strings.Contains(string(html), "a running lifeevents") {
+		t.Errorf("the full report does not say which engine made it: %v", err)
+	}
+}
+
+var fast struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// fastBinary builds lifeevents without the race detector, once, for the
+// tests that measure the system against a clock.
+func fastBinary(t *testing.T) string {
+	t.Helper()
+	fast.once.Do(func() {
+		fast.path = filepath.Join(filepath.Dir(binary), "lifeevents-fast")
+		out, err := exec.Command("go", "build", "-o", fast.path, "../cmd/lifeevents").CombinedOutput()
+		if err != nil {
+			fast.err = fmt.Errorf("build lifeevents: %v\n%s", err, out)
+		}
+	})
+	if fast.err != nil {
+		t.Fatal(fast.err)
+	}
+	return fast.path
 }

@@ -128,6 +128,13 @@ func (s *PGStore) ClaimExclusive(ctx context.Context, lifeEventID, service, prop
 		SELECT proposal_id FROM ins UNION ALL
 		SELECT proposal_id FROM exclusive_claims WHERE life_event_id = $1 AND service = $2 LIMIT 1`,
 		lifeEventID, service, proposalID).Scan(&holder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// A sibling's claim committed while this one waited on it: the
+		// insert then does nothing, and the statement's snapshot, taken
+		// before, does not see the sibling's row. A new statement does.
+		err = s.db.QueryRow(ctx, `SELECT proposal_id FROM exclusive_claims WHERE life_event_id = $1 AND service = $2`,
+			lifeEventID, service).Scan(&holder)
+	}
 	if err != nil {
 		return false, fmt.Errorf("proposals: claim %s: %w", service, err)
 	}

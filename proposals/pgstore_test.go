@@ -3,7 +3,9 @@ package proposals_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,6 +95,39 @@ func TestSupersedeAndClaims(t *testing.T) {
 		}
 		if won, err := s.ClaimExclusive(ctx, "birth-1", "child_benefit", id); err != nil || won != want {
 			t.Fatalf("claim %d by %s: %v %v", i, id, won, err)
+		}
+	}
+}
+
+// TestClaimExclusiveRace: parents accepting at the same moment each get an
+// answer at the first try, and exactly one of them wins.
+func TestClaimExclusiveRace(t *testing.T) {
+	ctx := context.Background()
+	s := proposals.NewPGStore(pgtest.New(t))
+	for round := range 20 {
+		event := fmt.Sprintf("birth-%d", round)
+		var wg sync.WaitGroup
+		won := make([]bool, 4)
+		errs := make([]error, 4)
+		for i := range won {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				won[i], errs[i] = s.ClaimExclusive(ctx, event, "child_benefit", fmt.Sprintf("p-%d", i))
+			}()
+		}
+		wg.Wait()
+		winners := 0
+		for i := range won {
+			if errs[i] != nil {
+				t.Fatalf("round %d, claim %d: %v", round, i, errs[i])
+			}
+			if won[i] {
+				winners++
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d winners, want 1", round, winners)
 		}
 	}
 }

@@ -49,6 +49,7 @@ func contract(t *testing.T, r registers) {
 			district = m.WasteDistrict
 		}
 	}
+	unconnected(t, r)
 	erika, err := r.Lookup(ctx, "c-1001", "03353022", "Am Markt")
 	if err != nil {
 		t.Fatal(err)
@@ -85,5 +86,37 @@ func contract(t *testing.T, r registers) {
 	}
 	if want := []string{"WL-AA 1", "WL-EM 1001", "WL-MM 1003"}; !reflect.DeepEqual(plates, want) {
 		t.Fatalf("Max's vehicles %v, want %v", plates, want)
+	}
+}
+
+// unconnected: where a municipality has not connected a register, its
+// facts are unknown (nil), not empty, for whoever lives there, even if the
+// register holds records of them from elsewhere.
+func unconnected(t *testing.T, r registers) {
+	ctx := context.Background()
+	d := registries.Data{
+		Municipalities: []registries.Municipality{{Key: "03353099", Name: "Ohne Hunderegister", WasteDistrict: "Ost", Unconnected: []string{"dogs", "parkingZones"}}},
+		Citizens:       []registries.Person{{CitizenID: "c-u1", Name: "Uwe Unverbunden", Municipality: "03353099", Address: "Weg 1"}},
+		Vehicles:       []registries.Vehicle{{Plate: "WL-U 1", HolderID: "c-u1", Kind: "car"}},
+		Dogs:           []registries.Dog{{ID: "d-u1", OwnerID: "c-u1", Name: "Bello", Municipality: "03353022"}},
+		ParkingZones:   []registries.ParkingZone{{Municipality: "03353099", Street: "Weg", Zone: "Z1"}},
+	}
+	if err := r.Load(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	f, err := r.Lookup(ctx, "c-u1", "03353099", "Weg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Dogs != nil || f.ParkingZone != nil || len(f.Vehicles) != 1 || f.WasteDistrict == nil || *f.WasteDistrict != "Ost" {
+		t.Fatalf("in a municipality without dog and zone registers: %+v, want dogs and zone unknown, the car and the waste district known", f)
+	}
+	// Where the registers are connected, the same person's dog is known.
+	f, err = r.Lookup(ctx, "c-u1", "03353022", "Am Markt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Dogs) != 1 || f.Dogs[0].Name != "Bello" {
+		t.Fatalf("where the dog register is connected: %+v", f)
 	}
 }

@@ -16,6 +16,8 @@ type Memory struct {
 	dogs      map[string]Dog     // by id
 	zones     map[[2]string]string
 	districts map[string]string
+	// unconnected registers by municipality
+	unconnected map[string][]string
 	// byHolder and byOwner index vehicles and dogs, ordered as PG orders
 	// them (plate, id); rebuilt on every load.
 	byHolder map[string][]Vehicle
@@ -26,7 +28,7 @@ type Memory struct {
 func NewMemory() *Memory {
 	return &Memory{
 		persons: map[string]Person{}, vehicles: map[string]Vehicle{}, dogs: map[string]Dog{},
-		zones: map[[2]string]string{}, districts: map[string]string{},
+		zones: map[[2]string]string{}, districts: map[string]string{}, unconnected: map[string][]string{},
 		byHolder: map[string][]Vehicle{}, byOwner: map[string][]Dog{},
 	}
 }
@@ -37,6 +39,7 @@ func (m *Memory) Load(_ context.Context, d Data) error {
 	defer m.mu.Unlock()
 	for _, x := range d.Municipalities {
 		m.districts[x.Key] = x.WasteDistrict
+		m.unconnected[x.Key] = append([]string(nil), x.Unconnected...)
 	}
 	for _, c := range d.Citizens {
 		m.persons[c.CitizenID] = c
@@ -95,6 +98,7 @@ func (m *Memory) Lookup(_ context.Context, citizenID, municipality, street strin
 		}
 		if d, ok := m.districts[municipality]; ok {
 			f.WasteDistrict = &d
+			f.unknown(m.unconnected[municipality])
 		}
 	}
 	return f, nil

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,6 +49,30 @@ type Municipality struct {
 	Key           string `json:"key"`
 	Name          string `json:"name"`
 	WasteDistrict string `json:"wasteDistrict"`
+	// Unconnected names the registers (Registers) the municipality has
+	// not connected: for its residents their facts are unknown (nil),
+	// not empty, and the rules ask for a manual application.
+	Unconnected []string `json:"unconnected,omitempty"`
+}
+
+// Registers a municipality may leave unconnected.
+var Registers = []string{"vehicles", "dogs", "parkingZones", "wasteDistrict"}
+
+// unknown blanks the facts of the registers the municipality has not
+// connected; both implementations answer through it.
+func (f *Facts) unknown(unconnected []string) {
+	for _, r := range unconnected {
+		switch r {
+		case "vehicles":
+			f.Vehicles = nil
+		case "dogs":
+			f.Dogs = nil
+		case "parkingZones":
+			f.ParkingZone = nil
+		case "wasteDistrict":
+			f.WasteDistrict = nil
+		}
+	}
 }
 
 // ParkingZone maps a street to its resident-parking zone.
@@ -90,6 +116,14 @@ func Parse(r io.Reader) (Data, error) {
 	if err := dec.Decode(&d); err != nil {
 		return Data{}, fmt.Errorf("registries: parse: %w", err)
 	}
+	for _, m := range d.Municipalities {
+		for _, r := range m.Unconnected {
+			if !slices.Contains(Registers, r) {
+				return Data{}, fmt.Errorf("registries: parse: municipality %s: unknown register %q in unconnected: one of %s",
+					m.Key, r, strings.Join(Registers, ", "))
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -104,8 +138,9 @@ func (p *PG) Load(ctx context.Context, d Data) error {
 	err := pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, m := range d.Municipalities {
-			b.Queue(`INSERT INTO registry_municipalities (key, name, waste_district) VALUES ($1,$2,$3)
-				ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, waste_district = EXCLUDED.waste_district`, m.Key, m.Name, m.WasteDistrict)
+			b.Queue(`INSERT INTO registry_municipalities (key, name, waste_district, unconnected) VALUES ($1,$2,$3,$4)
+				ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, waste_district = EXCLUDED.waste_district,
+				unconnected = EXCLUDED.unconnected`, m.Key, m.Name, m.WasteDistrict, append([]string{}, m.Unconnected...))
 		}
 		for _, c := range d.Citizens {
 			b.Queue(`INSERT INTO registry_citizens (citizen_id, name, municipality, address, salary) VALUES ($1,$2,$3,$4,$5)
@@ -177,9 +212,12 @@ func (p *PG) Lookup(ctx context.Context, citizenID, municipality, street string)
 			return Facts{}, fmt.Errorf("registries: parking zone: %w", err)
 		}
 		var district string
-		err = p.db.QueryRow(ctx, `SELECT waste_district FROM registry_municipalities WHERE key = $1`, municipality).Scan(&district)
+		var unconnected []string
+		err = p.db.QueryRow(ctx, `SELECT waste_district, unconnected FROM registry_municipalities WHERE key = $1`,
+			municipality).Scan(&district, &unconnected)
 		if err == nil {
 			f.WasteDistrict = &district
+			f.unknown(unconnected)
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return Facts{}, fmt.Errorf("registries: waste district: %w", err)
 		}

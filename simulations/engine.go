@@ -34,8 +34,12 @@ type Options struct {
 	// Workers run events in parallel; 0 means one per core. The result
 	// does not depend on it.
 	Workers int
-	// Progress, if set, hears how many events are done.
+	// Progress, if set, hears how many events are done (the full engine:
+	// published).
 	Progress func(done, total int)
+	// Finishing, if set, hears how many life events' journeys have ended
+	// after the last was published (the full engine only).
+	Finishing func(done, total int)
 }
 
 // Outcome is where one proposal ended.
@@ -62,6 +66,8 @@ type Outcome struct {
 	SubmittedAt time.Time
 	// WaitDays in the agency's queue before work started.
 	WaitDays float64
+	// Intent is what the citizen meant to do.
+	Intent Intent
 }
 
 // Notice is a service the system could not decide for a citizen.
@@ -83,8 +89,16 @@ type Denial struct {
 	Reasons   []string
 }
 
-// Result is a finished what-if run.
+// Engines that make a Result.
+const (
+	EngineWhatIf = "whatif"
+	EngineFull   = "full"
+)
+
+// Result is a finished run.
 type Result struct {
+	// Engine made it: whatif (empty) or full.
+	Engine     string
 	Scenario   *Scenario
 	Revision   string
 	Catalog    policies.Catalog
@@ -118,26 +132,14 @@ func Run(ctx context.Context, sc *Scenario, pop *Population, p Policies, opt Opt
 	store.NewID = func() string { return "cs-sim-" + strconv.FormatUint(ids.Add(1), 10) }
 	optIn := sc.Offers == "opt-in"
 	for _, c := range pop.Registers.Citizens {
-		u := stream(sc.Seed, "attitude", c.CitizenID).Float64()
-		var req *consent.Request
-		switch {
-		case !optIn && u < sc.Behaviour.ObjectionRate:
-			req = &consent.Request{Kind: consent.KindObjection, Purpose: consent.PurposeOffers, Method: "simulation"}
-		case optIn && u < sc.Behaviour.OffersConsentRate:
-			req = &consent.Request{Kind: consent.KindOffers, Purpose: consent.PurposeOffers, Method: "simulation"}
-		}
-		if req != nil {
+		if req := attitude(sc, c.CitizenID); req != nil {
 			if _, _, err := store.Give(ctx, c.CitizenID, *req); err != nil {
 				return nil, fmt.Errorf("simulation: offers attitude of %s: %w", c.CitizenID, err)
 			}
 		}
 	}
-	missing := map[string][]string{}
-	for _, m := range sc.District.Municipalities {
-		missing[m.Key] = m.RegistersMissing
-	}
 	s := &sim{sc: sc, pop: pop, store: store, moves: movesByCitizen(pop.Events),
-		resolver: candidates.Resolver{Policies: p, Registry: unconnected{reg, missing}, Offers: store, OffersOptIn: optIn}}
+		resolver: candidates.Resolver{Policies: p, Registry: reg, Offers: store, OffersOptIn: optIn}}
 
 	workers := opt.Workers
 	if workers <= 0 {
@@ -188,28 +190,18 @@ func Run(ctx context.Context, sc *Scenario, pop *Population, p Policies, opt Opt
 	return res, nil
 }
 
-// unconnected answers as registers do where a municipality has not
-// connected some of them: the facts they hold are unknown, not empty.
-type unconnected struct {
-	*registries.Memory
-	missing map[string][]string
-}
-
-func (u unconnected) Lookup(ctx context.Context, citizenID, municipality, street string) (registries.Facts, error) {
-	f, err := u.Memory.Lookup(ctx, citizenID, municipality, street)
-	for _, r := range u.missing[municipality] {
-		switch r {
-		case "vehicles":
-			f.Vehicles = nil
-		case "dogs":
-			f.Dogs = nil
-		case "parkingZones":
-			f.ParkingZone = nil
-		case "wasteDistrict":
-			f.WasteDistrict = nil
-		}
+// attitude is the citizen's stance on proactive offers, held before the
+// period starts: an objection (opt-out district) or a consent (opt-in),
+// or nil for neither.
+func attitude(sc *Scenario, citizenID string) *consent.Request {
+	u := stream(sc.Seed, "attitude", citizenID).Float64()
+	switch {
+	case sc.Offers != "opt-in" && u < sc.Behaviour.ObjectionRate:
+		return &consent.Request{Kind: consent.KindObjection, Purpose: consent.PurposeOffers, Method: "simulation"}
+	case sc.Offers == "opt-in" && u < sc.Behaviour.OffersConsentRate:
+		return &consent.Request{Kind: consent.KindOffers, Purpose: consent.PurposeOffers, Method: "simulation"}
 	}
-	return f, err
+	return nil
 }
 
 type sim struct {
@@ -271,23 +263,62 @@ func (s *sim) event(ctx context.Context, i int) (unit, error) {
 	return u, nil
 }
 
-// decide draws the citizen's answer and works out, on the virtual clock,
-// which comes first: the answer, a withdrawal, a newer move, or the
-// deadline. An accepted proposal stays accepted here; exclusive siblings
-// and the transfer are settled after.
+// Intent is what a citizen means to do with one proposal, drawn from the
+// behaviour model before anything happens: the what-if engine works out
+// which comes first on its virtual clock, the full engine's citizen
+// agents carry it out through the API and the system decides.
+type Intent struct {
+	// Answer is accept, decline, or empty: the citizen lets it run out.
+	Answer   string
+	AnswerAt time.Time
+	// WithdrawAt, if set, is when the citizen takes back their consent to
+	// the service.
+	WithdrawAt time.Time
+	// Standing: the citizen holds a standing consent for the service, so
+	// an auto-applying proposal needs no answer.
+	Standing bool
+}
+
+// intentFor draws the citizen's intent for a candidate. The streams are
+// named by the seed, the citizen, the service and the event: the same
+// intent whichever engine, worker or variant asks.
+func intentFor(sc *Scenario, e events.Event, c candidates.Candidate) Intent {
+	b := sc.Behaviour
+	var in Intent
+	if c.AutoApply && c.Basis.Kind == "consent" {
+		in.Standing = stream(sc.Seed, "standing", c.CitizenID, c.Service).Float64() < b.StandingConsentShare
+	}
+	r := stream(sc.Seed, "answer", c.CitizenID, c.Service, e.ID)
+	a := b.AnswerFor(c.Service)
+	switch pick(r, []float64{a.Accept, a.Decline, a.Ignore}) {
+	case 0:
+		in.Answer = "accept"
+	case 1:
+		in.Answer = "decline"
+	}
+	in.AnswerAt = e.Time.Add(days(b.ResponseDays.draw(r)))
+	if c.Basis.Kind == "consent" && r.Float64() < b.WithdrawalRate {
+		in.WithdrawAt = e.Time.Add(time.Duration(r.Float64() * float64(c.DecideIn)))
+	}
+	return in
+}
+
+// decide works out, on the virtual clock, which comes first: the
+// citizen's answer, a withdrawal, a newer move, or the deadline. An
+// accepted proposal stays accepted here; exclusive siblings and the
+// transfer are settled after.
 func (s *sim) decide(ctx context.Context, i int, e events.Event, c candidates.Candidate) (Outcome, error) {
-	b := s.sc.Behaviour
 	o := Outcome{Event: i, EventID: e.ID, CitizenID: c.CitizenID, Service: c.Service, Recipient: c.Recipient.ID,
-		Basis: c.Basis.Kind, ProposedAt: e.Time}
+		Basis: c.Basis.Kind, ProposedAt: e.Time, Intent: intentFor(s.sc, e, c)}
 	for _, f := range c.Fields {
 		o.Fields = append(o.Fields, f.Name)
 	}
+	in := o.Intent
 	if c.AutoApply && c.Basis.Kind == "consent" {
-		if stream(s.sc.Seed, "standing", c.CitizenID, c.Service).Float64() < b.StandingConsentShare {
+		if in.Standing {
 			// The citizen gave the standing consent before; given here
 			// lazily because its recipient depends on where they live.
-			if _, _, err := s.store.Give(ctx, c.CitizenID, consent.Request{Kind: consent.KindStanding, Purpose: c.Service,
-				Recipient: c.Recipient.ID, Fields: o.Fields, Method: "simulation"}); err != nil {
+			if _, _, err := s.store.Give(ctx, c.CitizenID, standingRequest(c.Service, c.Recipient.ID, o.Fields)); err != nil {
 				return o, fmt.Errorf("standing consent: %w", err)
 			}
 		}
@@ -300,25 +331,19 @@ func (s *sim) decide(ctx context.Context, i int, e events.Event, c candidates.Ca
 			return o, nil
 		}
 	}
-	r := stream(s.sc.Seed, "answer", c.CitizenID, c.Service, e.ID)
-	a := b.AnswerFor(c.Service)
-	choice := pick(r, []float64{a.Accept, a.Decline, a.Ignore})
-	answerAt := e.Time.Add(days(b.ResponseDays.draw(r)))
 	deadline := e.Time.Add(c.DecideIn)
 	end, status, reason := deadline, proposals.StatusExpired, "deadline passed"
-	if choice < 2 && answerAt.Before(deadline) {
-		end, status, reason = answerAt, proposals.StatusAccepted, ""
-		if choice == 1 {
+	if in.Answer != "" && in.AnswerAt.Before(deadline) {
+		end, status, reason = in.AnswerAt, proposals.StatusAccepted, ""
+		if in.Answer == "decline" {
 			status = proposals.StatusDeclined
 		}
 	}
 	if c.RemindBefore > 0 && c.RemindBefore < c.DecideIn && end.After(deadline.Add(-c.RemindBefore)) {
 		o.Reminded = true
 	}
-	if c.Basis.Kind == "consent" && r.Float64() < b.WithdrawalRate {
-		if at := e.Time.Add(time.Duration(r.Float64() * float64(c.DecideIn))); at.Before(end) {
-			end, status, reason = at, proposals.StatusWithdrawn, "consent_withdrawn"
-		}
+	if !in.WithdrawAt.IsZero() && in.WithdrawAt.Before(end) {
+		end, status, reason = in.WithdrawAt, proposals.StatusWithdrawn, "consent_withdrawn"
 	}
 	if e.Move != nil {
 		for _, j := range s.moves[c.CitizenID] {
@@ -333,6 +358,11 @@ func (s *sim) decide(ctx context.Context, i int, e events.Event, c candidates.Ca
 		o.Reason = reason
 	}
 	return o, nil
+}
+
+// standingRequest is the standing consent a citizen of the model holds.
+func standingRequest(service, recipient string, fields []string) consent.Request {
+	return consent.Request{Kind: consent.KindStanding, Purpose: service, Recipient: recipient, Fields: fields, Method: "simulation"}
 }
 
 // exclusive lets the first to accept an exclusive service have it; the
@@ -399,10 +429,8 @@ func (s *sim) transfer(ctx context.Context, o *Outcome, c candidates.Candidate) 
 	return nil
 }
 
-// agencies runs each agency's queue: first come, first served, at most
-// its capacity started per week; a case's result comes after its
-// processing time. A journey escalates after the timeout and gives up
-// after twice that.
+// agencies runs each agency's queue over the submissions in the order
+// they arrived.
 func (s *sim) agencies(out []Outcome) {
 	byAgency := map[string][]int{}
 	for k := range out {
@@ -410,42 +438,72 @@ func (s *sim) agencies(out []Outcome) {
 			byAgency[out[k].Recipient] = append(byAgency[out[k].Recipient], k)
 		}
 	}
-	start := s.sc.Start()
 	timeout := days(s.sc.Agencies.TimeoutDays)
 	for _, id := range sortedKeys(byAgency) {
 		queue := byAgency[id]
 		sort.SliceStable(queue, func(a, b int) bool {
 			return out[queue[a]].SubmittedAt.Before(out[queue[b]].SubmittedAt)
 		})
-		ag := s.sc.Agencies.For(id)
-		week, used := -1, 0
+		q := newAgencyQueue(s.sc, s.resolver.Policies.Catalog(), id)
 		for _, k := range queue {
 			o := &out[k]
-			w := int(o.SubmittedAt.Sub(start) / (7 * day))
-			if w > week {
-				week, used = w, 0
-			}
-			for used >= ag.CapacityPerWeek {
-				week, used = week+1, 0
-			}
-			used++
-			begin := maxTime(o.SubmittedAt, start.Add(time.Duration(week)*7*day))
-			r := stream(s.sc.Seed, "agency", o.EventID, o.CitizenID, o.Service)
-			doneAt := begin.Add(days(ag.ProcessingDays.draw(r)))
-			o.WaitDays = begin.Sub(o.SubmittedAt).Hours() / 24
-			granted := r.Float64() < ag.GrantRate
-			took := doneAt.Sub(o.SubmittedAt)
+			c := q.serve(o.SubmittedAt, o.EventID, o.CitizenID, o.Service)
+			o.WaitDays = c.Begin.Sub(o.SubmittedAt).Hours() / 24
+			took := c.Done.Sub(o.SubmittedAt)
 			o.Escalated = took > timeout
 			switch {
 			case took > 2*timeout:
 				o.Status, o.Reason, o.EndedAt = proposals.StatusFailed, "agency_timeout", o.SubmittedAt.Add(2*timeout)
-			case granted:
-				o.Status, o.EndedAt = proposals.StatusGranted, doneAt
+			case c.Granted:
+				o.Status, o.EndedAt = proposals.StatusGranted, c.Done
 			default:
-				o.Status, o.EndedAt = proposals.StatusRejected, doneAt
+				o.Status, o.EndedAt = proposals.StatusRejected, c.Done
 			}
 		}
 	}
+}
+
+// agencyQueue is one agency at work: first come, first served, at most
+// its capacity started per week; a case's result comes after its
+// processing time. Both engines book cases through it, in the order they
+// arrive.
+type agencyQueue struct {
+	seed       uint64
+	catalog    policies.Catalog
+	start      time.Time
+	ag         Agency
+	week, used int
+}
+
+func newAgencyQueue(sc *Scenario, c policies.Catalog, recipient string) *agencyQueue {
+	return &agencyQueue{seed: sc.Seed, catalog: c, start: sc.Start(), ag: sc.Agencies.For(recipient), week: -1}
+}
+
+// agencyCase is what the agency does with one application.
+type agencyCase struct {
+	Begin, Done time.Time
+	Granted     bool
+}
+
+// serve books an application that arrived at submittedAt.
+func (q *agencyQueue) serve(submittedAt time.Time, eventID, citizenID, service string) agencyCase {
+	w := int(submittedAt.Sub(q.start) / (7 * day))
+	if w > q.week {
+		q.week, q.used = w, 0
+	}
+	for q.used >= q.ag.CapacityPerWeek {
+		q.week, q.used = q.week+1, 0
+	}
+	q.used++
+	begin := maxTime(submittedAt, q.start.Add(time.Duration(q.week)*7*day))
+	if q.catalog[service].Exclusive {
+		// One application per family, whichever parent claimed it first:
+		// the agency's answer must not hang on who was quicker.
+		citizenID = ""
+	}
+	r := stream(q.seed, "agency", eventID, citizenID, service)
+	done := begin.Add(days(q.ag.ProcessingDays.draw(r)))
+	return agencyCase{Begin: begin, Done: done, Granted: r.Float64() < q.ag.GrantRate}
 }
 
 // week of a time, counted from the period's start.

@@ -96,7 +96,8 @@ type generator struct {
 func Generate(sc *Scenario) Population {
 	g := &generator{sc: sc, households: map[string]*household{}, where: map[string]int{}}
 	for i, m := range sc.District.Municipalities {
-		g.data.Municipalities = append(g.data.Municipalities, registries.Municipality{Key: m.Key, Name: m.Name, WasteDistrict: m.WasteDistrict})
+		g.data.Municipalities = append(g.data.Municipalities, registries.Municipality{Key: m.Key, Name: m.Name, WasteDistrict: m.WasteDistrict,
+			Unconnected: m.RegistersMissing})
 		g.zones(i)
 		r := stream(sc.Seed, "households", m.Key)
 		for n := 0; n < m.Residents; {

@@ -33,7 +33,17 @@ type Job struct {
 	Workers int
 	// Progress hears how far a run is; nil is silent.
 	Progress *Progress
+	// Engine is whatif (the default) or full; full runs through the
+	// system Stack starts, at TimeScale.
+	Engine    string
+	TimeScale float64
+	Stack     Stack
 }
+
+// Stack starts the system a full run drives, loaded with the population's
+// registers and set up as the scenario says (policies, offers mode,
+// agency timeout), at the time scale; stop ends it and removes its state.
+type Stack func(ctx context.Context, sc *Scenario, pop *Population, policyDir string, timeScale float64) (sys System, stop func(), err error)
 
 // load reads a scenario and the policies it runs on: every input is
 // checked before anything runs or is written.
@@ -114,7 +124,15 @@ func (j Job) Run(ctx context.Context) (Summary, error) {
 		return Summary{}, err
 	}
 	pop := Generate(sc)
-	res, err := j.run(ctx, sc, &pop, engine, "simulating")
+	var res *Result
+	switch j.Engine {
+	case "", EngineWhatIf:
+		res, err = j.run(ctx, sc, &pop, engine, "simulating")
+	case EngineFull:
+		res, err = j.runFull(ctx, sc, &pop, engine)
+	default:
+		err = fmt.Errorf("--engine %q: whatif or full", j.Engine)
+	}
 	if err != nil {
 		return Summary{}, err
 	}
@@ -122,6 +140,39 @@ func (j Job) Run(ctx context.Context) (Summary, error) {
 		return Summary{}, err
 	}
 	return res.Summarize(), nil
+}
+
+// runFull starts the system and drives it through the scenario.
+func (j Job) runFull(ctx context.Context, sc *Scenario, pop *Population, p *policies.Engine) (*Result, error) {
+	if j.Stack == nil {
+		return nil, errors.New("the full engine needs a system to run on")
+	}
+	policyDir := j.Policies
+	if policyDir == "" {
+		policyDir = sc.PolicyDir()
+	}
+	if j.Progress != nil {
+		j.Progress.Stage("starting")
+	}
+	sys, stop, err := j.Stack(ctx, sc, pop, policyDir, j.TimeScale)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	opt := Options{Workers: j.Workers}
+	if j.Progress != nil {
+		opt.Progress = j.Progress.Stage("publishing")
+		opt.Finishing = func(done, total int) {
+			if opt.Progress != nil { // the first call ends the publishing bar
+				j.Progress.Done()
+				opt.Progress = nil
+				j.Progress.Stage("finishing")
+			}
+			j.Progress.update(done, total)
+		}
+		defer j.Progress.Done()
+	}
+	return RunFull(ctx, sc, pop, p, sys, opt)
 }
 
 // Compare runs variant A (the scenario on its policies) and variant B

@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lifeevents/lifeevents/policies"
+	"github.com/lifeevents/lifeevents/registries"
 )
 
 // Scenario is one simulation's input, as read from a YAML file.
@@ -84,7 +85,6 @@ type Municipality struct {
 }
 
 // Registers a municipality may lack.
-var registerNames = []string{"vehicles", "dogs", "parkingZones", "wasteDistrict"}
 
 // ZoneStreet puts one street into a parking zone.
 type ZoneStreet struct {
@@ -386,8 +386,8 @@ func (sc *Scenario) validate() error {
 			return err
 		}
 		for k, r := range m.RegistersMissing {
-			if !slices.Contains(registerNames, r) {
-				return sc.fail(fmt.Sprintf("unknown register %q: one of %s", r, strings.Join(registerNames, ", ")),
+			if !slices.Contains(registries.Registers, r) {
+				return sc.fail(fmt.Sprintf("unknown register %q: one of %s", r, strings.Join(registries.Registers, ", ")),
 					"district", "municipalities", strconv.Itoa(i), "registersMissing", strconv.Itoa(k))
 			}
 		}

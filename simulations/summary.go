@@ -1,6 +1,7 @@
 package simulations
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -28,7 +29,9 @@ type Summary struct {
 
 // ScenarioInfo says what ran.
 type ScenarioInfo struct {
-	Name           string `json:"name"`
+	Name string `json:"name"`
+	// Engine is whatif or full.
+	Engine         string `json:"engine"`
 	Seed           uint64 `json:"seed"`
 	Start          string `json:"start"`
 	End            string `json:"end"`
@@ -131,7 +134,7 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 func (r *Result) Summarize() Summary {
 	sc := r.Scenario
 	s := Summary{
-		Scenario: ScenarioInfo{Name: sc.Name, Seed: sc.Seed, Start: sc.Period.Start, End: sc.Period.End, Offers: sc.Offers,
+		Scenario: ScenarioInfo{Name: sc.Name, Engine: cmp.Or(r.Engine, EngineWhatIf), Seed: sc.Seed, Start: sc.Period.Start, End: sc.Period.End, Offers: sc.Offers,
 			PolicyRevision: r.Revision},
 		Population: PopulationInfo{Flows: r.Population.Flows, Citizens: len(r.Population.Registers.Citizens), Events: len(r.Population.Events)},
 		Services:   []ServiceSummary{}, Manual: []ManualCount{}, Transfers: []TransferCount{}, Agencies: []AgencySummary{},

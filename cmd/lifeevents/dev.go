@@ -35,6 +35,23 @@ type devOptions struct {
 	databaseURL  string
 	policiesDir  string
 	agencyDelay  time.Duration
+	// registers, if set, are loaded instead of the sample district.
+	registers *registries.Data
+	// noSampleAgencies leaves submissions to whoever pulls them from the
+	// agency API (a simulation's agencies).
+	noSampleAgencies bool
+}
+
+// devStack is what a started dev system offers its clients.
+type devStack struct {
+	dir       string
+	api       string
+	brokers   []string
+	signer    *auth.Signer
+	keySecret []byte
+	temporal  string
+	namespace string
+	dbURL     string
 }
 
 func newDev(g *globals) *cobra.Command {
@@ -84,111 +101,12 @@ Stop with Ctrl-C.`,
 	return cmd
 }
 
-func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
+func runDev(ctx context.Context, g *globals, o devOptions, a *app) error {
 	began := time.Now()
-	// Everything dev writes (Kafka's log, Temporal's database, keys) holds
-	// personal data or secrets: readable by this account alone.
-	syscall.Umask(0o077)
-	defer func() {
-		if err != nil {
-			a.stop() // nothing half-started is left running
-		}
-	}()
-	dir, err := prepareDataDir(o.dataDir)
+	st, err := startDev(ctx, o, a)
 	if err != nil {
 		return err
 	}
-	if err := lockDataDir(dir, a); err != nil {
-		return err
-	}
-	l, err := listen(o.httpAddr)
-	if err != nil {
-		return err
-	}
-	a.onStop(func() { _ = l.Close() })
-
-	// Postgres.
-	dbURL := o.databaseURL
-	if dbURL == "" {
-		pg, err := devpg.Start(ctx, devpg.Options{Dir: filepath.Join(dir, "postgres"), Port: o.pgPort, Logger: a.log})
-		if err != nil {
-			return err
-		}
-		a.onStop(func() { _ = pg.Stop() })
-		if err := pg.CreateDatabase(ctx, "lifeevents"); err != nil {
-			return err
-		}
-		dbURL = pg.URL("lifeevents")
-	}
-	pool, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	a.usePostgres(pool)
-	if applied, err := postgres.Migrate(ctx, pool); err != nil {
-		return err
-	} else if len(applied) > 0 {
-		a.log.Info("schema migrated", "applied", applied)
-	}
-	if err := seedRegistries(ctx, pool, a); err != nil {
-		return err
-	}
-	if err := a.loadPolicies(ctx, o.policiesDir); err != nil {
-		return err
-	}
-
-	// Kafka.
-	broker, err := devkafka.Start(devkafka.Options{
-		Port: o.kafkaPort, DataDir: filepath.Join(dir, "kafka"),
-		Topics: []string{events.Topic, events.TopicDLQ}, Logger: a.log,
-	})
-	if err != nil {
-		return err
-	}
-	a.onStop(broker.Close)
-	brokers := []string{broker.Addr()}
-	a.watchKafka(brokers)
-
-	// Temporal, with payloads encrypted by a key kept in the data dir.
-	key, err := codec.LoadOrCreateKey(filepath.Join(dir, codecKeyFile))
-	if err != nil {
-		return err
-	}
-	if a.codec, err = codec.New(key); err != nil {
-		return err
-	}
-	ts, err := devtemporal.Start(devtemporal.Options{
-		DatabaseFile: filepath.Join(dir, "temporal.db"), Address: o.temporalAddr, Logger: a.log,
-	})
-	if err != nil {
-		return err
-	}
-	a.onStop(func() { _ = ts.Stop() })
-	if err := a.dialTemporal(ctx, ts.HostPort(), ts.Namespace()); err != nil {
-		return err
-	}
-
-	signer, err := auth.LoadOrCreateSigner(filepath.Join(dir, signingKeyFile))
-	if err != nil {
-		return err
-	}
-	verifier, err := signer.Verifier()
-	if err != nil {
-		return err
-	}
-	keySecret, err := loadOrCreateSecret(filepath.Join(dir, kafkaKeyFile))
-	if err != nil {
-		return err
-	}
-
-	if err := a.startWorker(); err != nil {
-		return err
-	}
-	a.startSampleAgencies(time.Duration(float64(o.agencyDelay) * a.timeScale))
-	a.startIngest(ctx, brokers)
-	a.serveHTTP(l, verifier, keySecret)
-
-	api := "http://" + l.Addr().String()
 	fmt.Fprintf(g.stdout, `
   lifeevents dev is running (data in %s)
     portal and API   %s/  and  %s/api/v1
@@ -199,9 +117,9 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
   Try:  bin/lifeevents emit examples/move.json
         curl -H "Authorization: Bearer $(bin/lifeevents token --sub c-1001 --role citizen)" %s/api/v1/me/proposals
 
-`, dir, api, api, api, api, ts.HostPort(), ts.Namespace(), broker.Addr(), events.Topic, events.TopicDLQ,
-		redactURL(dbURL), api)
-	a.log.Info("ready", "http", api, "temporal", ts.HostPort(), "kafka", broker.Addr(), "startup", time.Since(began).Round(time.Millisecond))
+`, st.dir, st.api, st.api, st.api, st.api, st.temporal, st.namespace, st.brokers[0], events.Topic, events.TopicDLQ,
+		redactURL(st.dbURL), st.api)
+	a.log.Info("ready", "http", st.api, "temporal", st.temporal, "kafka", st.brokers[0], "startup", time.Since(began).Round(time.Millisecond))
 
 	err = a.wait(ctx)
 	a.stop()
@@ -209,22 +127,135 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) (err error) {
 	return err
 }
 
-// seedRegistries loads the sample district into empty registers, so a
-// fresh dev system has citizens, vehicles and zones to decide on.
-func seedRegistries(ctx context.Context, pool *pgxpool.Pool, a *app) error {
+// startDev starts every part of dev mode and returns once all serve; on
+// an error nothing is left running.
+func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err error) {
+	// Everything dev writes (Kafka's log, Temporal's database, keys) holds
+	// personal data or secrets: readable by this account alone.
+	syscall.Umask(0o077)
+	defer func() {
+		if err != nil {
+			a.stop() // nothing half-started is left running
+		}
+	}()
+	dir, err := prepareDataDir(o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockDataDir(dir, a); err != nil {
+		return nil, err
+	}
+	l, err := listen(o.httpAddr)
+	if err != nil {
+		return nil, err
+	}
+	a.onStop(func() { _ = l.Close() })
+
+	// Postgres.
+	dbURL := o.databaseURL
+	if dbURL == "" {
+		pg, err := devpg.Start(ctx, devpg.Options{Dir: filepath.Join(dir, "postgres"), Port: o.pgPort, Logger: a.log})
+		if err != nil {
+			return nil, err
+		}
+		a.onStop(func() { _ = pg.Stop() })
+		if err := pg.CreateDatabase(ctx, "lifeevents"); err != nil {
+			return nil, err
+		}
+		dbURL = pg.URL("lifeevents")
+	}
+	pool, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	a.usePostgres(pool)
+	if applied, err := postgres.Migrate(ctx, pool); err != nil {
+		return nil, err
+	} else if len(applied) > 0 {
+		a.log.Info("schema migrated", "applied", applied)
+	}
+	if err := seedRegistries(ctx, pool, a, o.registers); err != nil {
+		return nil, err
+	}
+	if err := a.loadPolicies(ctx, o.policiesDir); err != nil {
+		return nil, err
+	}
+
+	// Kafka.
+	broker, err := devkafka.Start(devkafka.Options{
+		Port: o.kafkaPort, DataDir: filepath.Join(dir, "kafka"),
+		Topics: []string{events.Topic, events.TopicDLQ}, Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.onStop(broker.Close)
+	brokers := []string{broker.Addr()}
+	a.watchKafka(brokers)
+
+	// Temporal, with payloads encrypted by a key kept in the data dir.
+	key, err := codec.LoadOrCreateKey(filepath.Join(dir, codecKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if a.codec, err = codec.New(key); err != nil {
+		return nil, err
+	}
+	ts, err := devtemporal.Start(devtemporal.Options{
+		DatabaseFile: filepath.Join(dir, "temporal.db"), Address: o.temporalAddr, Logger: a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.onStop(func() { _ = ts.Stop() })
+	if err := a.dialTemporal(ctx, ts.HostPort(), ts.Namespace()); err != nil {
+		return nil, err
+	}
+
+	signer, err := auth.LoadOrCreateSigner(filepath.Join(dir, signingKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := signer.Verifier()
+	if err != nil {
+		return nil, err
+	}
+	keySecret, err := loadOrCreateSecret(filepath.Join(dir, kafkaKeyFile))
+	if err != nil {
+		return nil, err
+	}
+
+	if err := a.startWorker(); err != nil {
+		return nil, err
+	}
+	if !o.noSampleAgencies {
+		a.startSampleAgencies(time.Duration(float64(o.agencyDelay) * a.timeScale))
+	}
+	a.startIngest(ctx, brokers)
+	a.serveHTTP(l, verifier, keySecret)
+	return &devStack{dir: dir, api: "http://" + l.Addr().String(), brokers: brokers, signer: signer, keySecret: keySecret,
+		temporal: ts.HostPort(), namespace: ts.Namespace(), dbURL: dbURL}, nil
+}
+
+// seedRegistries loads the sample district (or d) into empty registers,
+// so a fresh dev system has citizens, vehicles and zones to decide on.
+func seedRegistries(ctx context.Context, pool *pgxpool.Pool, a *app, d *registries.Data) error {
 	reg := registries.NewPG(pool)
 	empty, err := reg.Empty(ctx)
 	if err != nil || !empty {
 		return err
 	}
-	d, err := registries.Sample()
-	if err != nil {
+	if d == nil {
+		sample, err := registries.Sample()
+		if err != nil {
+			return err
+		}
+		d = &sample
+	}
+	if err := reg.Load(ctx, *d); err != nil {
 		return err
 	}
-	if err := reg.Load(ctx, d); err != nil {
-		return err
-	}
-	a.log.Info("sample registers loaded", "municipalities", len(d.Municipalities), "citizens", len(d.Citizens))
+	a.log.Info("registers loaded", "municipalities", len(d.Municipalities), "citizens", len(d.Citizens))
 	return nil
 }
 

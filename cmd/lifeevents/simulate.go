@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/ingest"
 	"github.com/lifeevents/lifeevents/simulations"
 )
 
@@ -72,21 +80,41 @@ needed. The same scenario and seed give the same results, byte for byte.`,
 	}
 	var runFlags, cmpFlags, genFlags simulateFlags
 	var policyDir, policyB, scenarioB string
+	var engine, timeScale string
 	run := &cobra.Command{
-		Use:   "run SCENARIO --out DIR",
+		Use:   "run SCENARIO --out DIR [--engine whatif|full]",
 		Short: "Simulate a scenario and write report.html, summary.json and CSV tables",
 		Long: `Simulates the scenario and writes to --out:
   report.html   one self-contained page with tables and plots
   summary.json  the figures, with stable keys (see docs/simulations.md)
-  *.csv         services, weeks, transfers, manual (reasons), agencies, agency_weeks`,
-		Example: "  lifeevents simulate run simulations/scenarios/sample-district.yaml --out report/",
-		Args:    cobra.ExactArgs(1),
+  *.csv         services, weeks, transfers, manual (reasons), agencies, agency_weeks
+
+--engine whatif (the default) runs the rules on a virtual clock in seconds.
+--engine full runs the same scenario through the real system: a private
+lifeevents dev (Temporal, Kafka, Postgres, the HTTP API) in a temporary
+folder, loaded with the scenario's registers; the events go to Kafka, the
+synthetic citizens decide through the API with their own tokens and the
+agencies answer through the agency API, with the calendar compressed by
+--time-scale (1/86400: a day of the scenario takes a second).`,
+		Example: `  lifeevents simulate run simulations/scenarios/sample-district.yaml --out report/
+  lifeevents simulate run simulations/scenarios/small-district.yaml --engine full --out full/`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			j, err := runFlags.job(g, args[0])
 			if err != nil {
 				return err
 			}
 			j.Policies = policyDir
+			if j.Engine = engine; engine != simulations.EngineWhatIf && engine != simulations.EngineFull {
+				return fmt.Errorf("--engine %q: whatif (the rules on a virtual clock) or full (through a private lifeevents dev)", engine)
+			}
+			if cmd.Flags().Changed("time-scale") && engine != simulations.EngineFull {
+				return errors.New("--time-scale applies to --engine full only")
+			}
+			if j.TimeScale, err = parseScale(timeScale); err != nil {
+				return err
+			}
+			j.Stack = fullStack(g)
 			s, err := j.Run(cmd.Context())
 			if err != nil {
 				return err
@@ -97,6 +125,8 @@ needed. The same scenario and seed give the same results, byte for byte.`,
 	}
 	runFlags.bind(run.Flags())
 	run.Flags().StringVar(&policyDir, "policies", "", "policy folder to run on instead of the scenario's")
+	run.Flags().StringVar(&engine, "engine", simulations.EngineWhatIf, "whatif (the rules on a virtual clock) or full (through a private lifeevents dev)")
+	run.Flags().StringVar(&timeScale, "time-scale", "1/86400", "full engine: factor for the scenario's durations, as a number or a fraction (1/86400: a day takes a second)")
 
 	compare := &cobra.Command{
 		Use:   "compare SCENARIO --out DIR (--policies-b DIR | --scenario-b FILE)",
@@ -153,6 +183,71 @@ line, in time order, ready for 'lifeevents emit' or kcat).`,
 	genFlags.bind(generate.Flags())
 	cmd.AddCommand(run, compare, generate)
 	return cmd
+}
+
+// parseScale reads a factor given as a number (0.0000116) or a fraction
+// (1/86400).
+func parseScale(s string) (float64, error) {
+	bad := fmt.Errorf("--time-scale %q: a factor above 0 and at most 1, as a number or a fraction (1/86400: a day takes a second)", s)
+	num, den, frac := strings.Cut(s, "/")
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil {
+		return 0, bad
+	}
+	if frac {
+		d, err := strconv.ParseFloat(strings.TrimSpace(den), 64)
+		if err != nil || d <= 0 {
+			return 0, bad
+		}
+		v /= d
+	}
+	if !(v > 0) || v > 1 {
+		return 0, bad
+	}
+	return v, nil
+}
+
+// fullStack starts a private lifeevents dev for a full simulation: a
+// temporary data dir, free ports, the scenario's registers, policies,
+// offers mode and agency timeout, no sample agencies (the simulation's
+// agencies answer through the API), logs at warnings only.
+func fullStack(g *globals) simulations.Stack {
+	return func(ctx context.Context, sc *simulations.Scenario, pop *simulations.Population, policyDir string, timeScale float64) (simulations.System, func(), error) {
+		dir, err := os.MkdirTemp("", "lifeevents-simulation-")
+		if err != nil {
+			return simulations.System{}, nil, fmt.Errorf("full engine: temporary data dir: %w", err)
+		}
+		// Traversable (not readable) by others: as root, the private
+		// Postgres runs as its own account and must reach its folder in
+		// the data dir, which stays private.
+		_ = os.Chmod(dir, 0o711)
+		log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		a := newApp(log)
+		d := district{offers: sc.Offers, timeScale: 1, agencyTimeout: time.Duration(sc.Agencies.TimeoutDays * 24 * float64(time.Hour))}
+		if err := d.apply(a); err != nil {
+			_ = os.RemoveAll(dir)
+			return simulations.System{}, nil, err
+		}
+		a.timeScale = timeScale
+		st, err := startDev(ctx, devOptions{dataDir: filepath.Join(dir, "data"), httpAddr: "127.0.0.1:0", temporalAddr: "127.0.0.1:0",
+			policiesDir: policyDir, registers: &pop.Registers, noSampleAgencies: true}, a)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return simulations.System{}, nil, fmt.Errorf("full engine: %w", err)
+		}
+		w := ingest.NewWriter(st.brokers, events.Topic)
+		pub := events.NewPublisher(w, st.keySecret)
+		sys := simulations.System{
+			API: st.api, Publish: pub.Publish, TimeScale: timeScale, Log: log,
+			Token: func(sub, role string) (string, error) { return st.signer.Sign(sub, []string{role}, 24*time.Hour) },
+		}
+		stop := func() {
+			_ = w.Close()
+			a.stop()
+			_ = os.RemoveAll(dir)
+		}
+		return sys, stop, nil
+	}
 }
 
 func proposed(s simulations.Summary) int {

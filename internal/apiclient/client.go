@@ -51,7 +51,17 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Minute
 	}
-	return &Client{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout}}, nil
+	// Simulations call as many citizens at once: keep their connections.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &Client{cfg: cfg, http: &http.Client{Timeout: cfg.Timeout, Transport: t}}, nil
+}
+
+// As is a client that calls with another token, on the same connections.
+func (c *Client) As(token string) *Client {
+	cfg := c.cfg
+	cfg.Token = token
+	return &Client{cfg: cfg, http: c.http}
 }
 
 // Error is an answer of the API that is not a success.

@@ -58,22 +58,41 @@ func Start(opts Options) (*Server, error) {
 	if opts.Address == "" {
 		opts.Address = "127.0.0.1:0"
 	}
-	host, port, err := reservePort(opts.Address)
+	// Every port stays held until all are chosen: a port given back at
+	// once may be handed out again for the next service.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			_ = l.Close()
+		}
+	}()
+	reserve := func(addr string) (string, int, error) {
+		host, port, l, err := reservePort(addr)
+		if err == nil {
+			held = append(held, l)
+		}
+		return host, port, err
+	}
+	host, port, err := reserve(opts.Address)
 	if err != nil {
 		return nil, err
 	}
 	ports := map[primitives.ServiceName]int{primitives.FrontendService: port}
 	for _, svc := range []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
-		_, p, err := reservePort(host + ":0")
+		_, p, err := reserve(host + ":0")
 		if err != nil {
 			return nil, err
 		}
 		ports[svc] = p
 	}
-	_, httpPort, err := reservePort(host + ":0")
+	_, httpPort, err := reserve(host + ":0")
 	if err != nil {
 		return nil, err
 	}
+	for _, l := range held {
+		_ = l.Close()
+	}
+	held = nil
 
 	sqlConf, err := sqlConfig(opts.DatabaseFile)
 	if err != nil {
@@ -210,18 +229,18 @@ func staticHost(host string, port int) static.Hosts {
 }
 
 // reservePort resolves host:port, picking a free port for 0, and fails with
-// a clear message if a fixed port is taken.
-func reservePort(addr string) (string, int, error) {
+// a clear message if a fixed port is taken. The caller closes the
+// listener once it has chosen all its ports.
+func reservePort(addr string) (string, int, net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("devtemporal: address %q: %w", addr, err)
+		return "", 0, nil, fmt.Errorf("devtemporal: address %q: %w", addr, err)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("devtemporal: %s is in use", addr)
+		return "", 0, nil, fmt.Errorf("devtemporal: %s is in use", addr)
 	}
-	defer l.Close()
-	return host, l.Addr().(*net.TCPAddr).Port, nil
+	return host, l.Addr().(*net.TCPAddr).Port, l, nil
 }
 
 func waitServing(hostPort string, limit time.Duration) error {

@@ -1,0 +1,114 @@
+package benchmarks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+)
+
+// BenchmarkFullEngineMonth runs one month of the sample district through
+// the full engine (`simulate run --engine full`: a private lifeevents dev,
+// Kafka, Temporal, Postgres, citizens and agencies through the API) and, in
+// the same run, bare Temporal trees of the journey's shape on an embedded
+// server of the same kind. Run with -benchtime 1x; LIFEEVENTS_BENCH_SCALE
+// sets the calendar (default 1/86400: a day a second).
+func BenchmarkFullEngineMonth(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	for p := dir; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
+		_ = os.Chmod(p, 0o755) // the private Postgres's account passes through
+	}
+	bin := filepath.Join(dir, "lifeevents")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/lifeevents").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile("../../simulations/scenarios/sample-district.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	month := strings.Replace(string(text), "start: \"2027-01-01\"\n  end: \"2027-12-31\"",
+		"start: \"2027-03-01\"\n  end: \"2027-03-31\"", 1)
+	if month == string(text) {
+		b.Fatal("sample-district.yaml: the period line changed; adapt the benchmark")
+	}
+	scenario := filepath.Join(dir, "month.yaml")
+	if err := os.WriteFile(scenario, []byte(month), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	scale := os.Getenv("LIFEEVENTS_BENCH_SCALE")
+	if scale == "" {
+		scale = "1/86400"
+	}
+
+	// The bare tree first, on its own server, which is stopped before the
+	// full run begins.
+	var treeRate float64
+	b.Run("bare-tree", func(b *testing.B) {
+		s := newStack(b)
+		bw := worker.New(s.c, "bare", worker.Options{})
+		bw.RegisterWorkflow(bareParent)
+		bw.RegisterWorkflow(bareChild)
+		bw.RegisterActivity(bareStep)
+		if err := bw.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer bw.Stop()
+		run := runSeq.Add(1)
+		m := drive(b, 200, 16, 0, func(i int) error {
+			id := fmt.Sprintf("fm-%d-%d", run, i)
+			bareVisible.Store(id, make(chan struct{}))
+			_, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bare"}, bareParent, id)
+			return err
+		}, func(i int) error {
+			ch, _ := bareVisible.Load(fmt.Sprintf("fm-%d-%d", run, i))
+			select {
+			case <-ch.(chan struct{}):
+				return nil
+			case <-time.After(time.Minute):
+				return fmt.Errorf("bare tree %d not done after a minute", i)
+			}
+		})
+		treeRate = float64(len(m.lat)) / m.total.Seconds()
+		b.ReportMetric(treeRate, "trees/s")
+	})
+
+	b.Run("full-engine", func(b *testing.B) {
+		out := filepath.Join(dir, "report")
+		began := time.Now()
+		cmd := exec.Command(bin, "simulate", "run", scenario, "--engine", "full", "--time-scale", scale, "--out", out, "--quiet")
+		cmd.Env = append(os.Environ(), "TMPDIR="+dir)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("full engine: %v\n%s", err, msg)
+		}
+		took := time.Since(began)
+		var s struct {
+			Population struct{ Events int }     `json:"population"`
+			Services   []struct{ Proposed int } `json:"services"`
+		}
+		raw, err := os.ReadFile(filepath.Join(out, "summary.json"))
+		if err != nil || json.Unmarshal(raw, &s) != nil {
+			b.Fatalf("summary: %v", err)
+		}
+		proposals := 0
+		for _, x := range s.Services {
+			proposals += x.Proposed
+		}
+		rate := float64(s.Population.Events) / took.Seconds()
+		b.ReportMetric(took.Seconds(), "wall-s")
+		b.ReportMetric(float64(s.Population.Events), "events")
+		b.ReportMetric(float64(proposals), "proposals")
+		b.ReportMetric(rate, "journeys/s")
+		if treeRate > 0 {
+			b.ReportMetric(rate/treeRate, "ratio-vs-bare")
+		}
+	})
+}

@@ -1,0 +1,687 @@
+package simulations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeevents/lifeevents/agencies"
+	"github.com/lifeevents/lifeevents/consent"
+	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/inbox"
+	"github.com/lifeevents/lifeevents/internal/apiclient"
+	"github.com/lifeevents/lifeevents/proposals"
+)
+
+// System is a running lifeevents that the full engine drives from outside,
+// as its users would: life events go to its Kafka topic, citizens decide
+// through its HTTP API with their own tokens, agencies answer through the
+// agency API.
+type System struct {
+	// API is the server's address, e.g. http://127.0.0.1:8080.
+	API string
+	// Publish sends a life event to the life-events topic.
+	Publish func(ctx context.Context, e events.Event) error
+	// Token mints a bearer token for a subject with one role.
+	Token func(subject, role string) (string, error)
+	// TimeScale is the factor the system runs its journeys' durations at
+	// (deadlines, reminders, agency timeouts); the engine compresses the
+	// scenario's calendar by the same factor.
+	TimeScale float64
+	// Poll is how often agencies look for work and the engine for
+	// finished journeys; 0 means 200 ms.
+	Poll time.Duration
+	Log  *slog.Logger
+}
+
+// Validate names what is missing.
+func (s System) Validate() error {
+	switch {
+	case s.API == "":
+		return errors.New("full engine: no API address")
+	case s.Publish == nil:
+		return errors.New("full engine: no way to publish life events")
+	case s.Token == nil:
+		return errors.New("full engine: no way to mint tokens")
+	case !(s.TimeScale > 0) || s.TimeScale > 1:
+		return fmt.Errorf("--time-scale %g: a factor above 0 and at most 1 (1/86400 runs a day in a second)", s.TimeScale)
+	}
+	return nil
+}
+
+// ErrUnfinished is returned when journeys have not ended in the time the
+// scenario allows them.
+var ErrUnfinished = errors.New("journeys did not finish")
+
+// full is one run of the full engine.
+type full struct {
+	sc    *Scenario
+	pop   *Population
+	sys   System
+	plan  *Result
+	api   *apiclient.Client
+	log   *slog.Logger
+	shift time.Duration
+	wall0 time.Time
+
+	tokens sync.Map // subject + role → token
+
+	// byProposal indexes the plan's outcomes by proposal id.
+	byProposal map[string]int
+	byEvent    map[int][]int
+
+	mu       sync.Mutex
+	agencyOf map[string]agencyCase // proposal id → the agency agent's booking
+	failures []error
+}
+
+// RunFull runs the scenario through a running system. The citizens'
+// intents come from the same draws as the what-if engine's (so the two can
+// be compared); what happens to them, the journeys, the consent checks,
+// the transfers and the agencies' results, is the system's doing, read
+// back through its API. What the rules decide before anything is proposed
+// (notices, refusals) is candidate resolution, the same function in both
+// engines; it is taken from the plan.
+func RunFull(ctx context.Context, sc *Scenario, pop *Population, p Policies, sys System, opt Options) (*Result, error) {
+	if err := sys.Validate(); err != nil {
+		return nil, err
+	}
+	if sys.Poll <= 0 {
+		sys.Poll = 200 * time.Millisecond
+	}
+	if sys.Log == nil {
+		sys.Log = slog.New(slog.DiscardHandler)
+	}
+	plan, err := Run(ctx, sc, pop, p, Options{Workers: opt.Workers})
+	if err != nil {
+		return nil, err
+	}
+	api, err := apiclient.New(apiclient.Config{URL: sys.API, Token: "-", Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	f := &full{sc: sc, pop: pop, sys: sys, plan: plan, api: api, log: sys.Log,
+		shift: ShiftFor(sc, time.Now()), byProposal: map[string]int{}, byEvent: map[int][]int{}, agencyOf: map[string]agencyCase{}}
+	for k, o := range plan.Proposals {
+		f.byProposal[proposals.ID(o.EventID, o.Service, o.CitizenID)] = k
+		f.byEvent[o.Event] = append(f.byEvent[o.Event], k)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := f.attitudes(ctx); err != nil {
+		return nil, err
+	}
+	f.wall0 = time.Now().Add(time.Second)
+	var agents sync.WaitGroup
+	for _, id := range f.recipients() {
+		agents.Add(1)
+		go func() { defer agents.Done(); f.agency(ctx, id) }()
+	}
+	var actions sync.WaitGroup
+	err = f.publish(ctx, &actions, opt.Progress)
+	if err == nil {
+		err = f.await(ctx, opt.Finishing)
+	}
+	cancel()
+	actions.Wait()
+	agents.Wait()
+	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(f.failures...); err != nil {
+		return nil, err
+	}
+	return f.collect(context.WithoutCancel(ctx))
+}
+
+// ShiftFor is how far the full engine moves the scenario's dates back so
+// that the period ends before today: the system refuses births in the
+// future. Whole days, so weekdays and month ends keep their places.
+func ShiftFor(sc *Scenario, now time.Time) time.Duration {
+	y, m, d := now.UTC().Date()
+	yesterday := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Add(-day)
+	if !sc.End().After(yesterday) {
+		return 0
+	}
+	return sc.End().Sub(yesterday).Truncate(day)
+}
+
+// shifted is the event with every date moved back by d.
+func shifted(e events.Event, d time.Duration) events.Event {
+	if d == 0 {
+		return e
+	}
+	e.Time = e.Time.Add(-d)
+	back := func(x events.Date) events.Date { return events.Date{Time: x.Add(-d)} }
+	if e.Move != nil {
+		m := *e.Move
+		m.MovedOn = back(m.MovedOn)
+		m.Household = append([]events.Member(nil), m.Household...)
+		for i := range m.Household {
+			if b := m.Household[i].BirthDate; b != nil {
+				v := back(*b)
+				m.Household[i].BirthDate = &v
+			}
+		}
+		e.Move = &m
+	}
+	if e.Birth != nil {
+		b := *e.Birth
+		b.BirthDate = back(b.BirthDate)
+		e.Birth = &b
+	}
+	return e
+}
+
+// wall is when a moment of the scenario happens in the run.
+func (f *full) wall(t time.Time) time.Time {
+	return f.wall0.Add(time.Duration(float64(t.Sub(f.sc.Start())) * f.sys.TimeScale))
+}
+
+// virtual is the scenario's moment of a time the system reported.
+func (f *full) virtual(w time.Time) time.Time {
+	return f.sc.Start().Add(time.Duration(float64(w.Sub(f.wall0)) / f.sys.TimeScale))
+}
+
+// as is the API client of one subject in one role.
+func (f *full) as(subject, role string) (*apiclient.Client, error) {
+	key := role + "\x00" + subject
+	if t, ok := f.tokens.Load(key); ok {
+		return f.api.As(t.(string)), nil
+	}
+	t, err := f.sys.Token(subject, role)
+	if err != nil {
+		return nil, fmt.Errorf("token for %s: %w", subject, err)
+	}
+	f.tokens.Store(key, t)
+	return f.api.As(t), nil
+}
+
+func (f *full) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.failures) < 10 {
+		f.failures = append(f.failures, err)
+	}
+}
+
+// attitudes gives, before the period starts, the objections to offers
+// (opt-out) or the consents to them (opt-in) of everyone the events touch.
+func (f *full) attitudes(ctx context.Context) error {
+	seen := map[string]bool{}
+	var citizens []string
+	for _, e := range f.pop.Events {
+		for _, id := range subjects(e) {
+			if !seen[id] {
+				seen[id] = true
+				citizens = append(citizens, id)
+			}
+		}
+	}
+	return parallel(ctx, 8, len(citizens), func(i int) error {
+		req := attitude(f.sc, citizens[i])
+		if req == nil {
+			return nil
+		}
+		c, err := f.as(citizens[i], "citizen")
+		if err != nil {
+			return err
+		}
+		if _, err := c.Do(ctx, http.MethodPost, "/api/v1/me/consents", "application/json", req, nil); err != nil {
+			return fmt.Errorf("offers attitude of %s: %w", citizens[i], err)
+		}
+		return nil
+	})
+}
+
+// subjects are the citizens an event may propose something to.
+func subjects(e events.Event) []string {
+	var out []string
+	if e.Move != nil {
+		for _, m := range e.Move.Household {
+			out = append(out, m.CitizenID)
+		}
+	}
+	if e.Birth != nil {
+		for _, p := range e.Birth.Parents {
+			out = append(out, p.CitizenID)
+		}
+	}
+	return out
+}
+
+// parallel runs do(0..n-1) on at most width goroutines; the first error
+// stops it.
+func parallel(ctx context.Context, width, n int, do func(i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	errs := make(chan error, width)
+	var wg sync.WaitGroup
+	for range width {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := do(i); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	func() {
+		defer close(next)
+		for i := range n {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// recipients are the agencies the proposals may go to: a service's
+// recipient may depend on where the citizen lives.
+func (f *full) recipients() []string {
+	set := map[string]bool{}
+	for _, svc := range f.plan.Catalog {
+		set[svc.Recipient.ID] = true
+	}
+	for _, o := range f.plan.Proposals {
+		set[o.Recipient] = true
+	}
+	return sortedKeys(set)
+}
+
+// sleepUntil waits for a wall time; false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// publish sends each event at its moment, after the standing consents its
+// citizens hold, and hands the citizens' intents to their agents.
+func (f *full) publish(ctx context.Context, actions *sync.WaitGroup, progress func(done, total int)) error {
+	given := map[string]bool{}
+	sem := make(chan struct{}, 16)
+	lagWarned := false
+	for i, e := range f.pop.Events {
+		if !sleepUntil(ctx, f.wall(e.Time)) {
+			return ctx.Err()
+		}
+		if lag := time.Since(f.wall(e.Time)); lag > 10*time.Second && !lagWarned {
+			f.log.Warn("the system falls behind the scenario's clock: raise --time-scale for timings that match", "event", i, "behind", lag.Round(time.Second))
+			lagWarned = true
+		}
+		for _, k := range f.byEvent[i] {
+			o := f.plan.Proposals[k]
+			key := o.CitizenID + "\x00" + o.Service + "\x00" + o.Recipient
+			if !o.Intent.Standing || given[key] {
+				continue
+			}
+			given[key] = true
+			c, err := f.as(o.CitizenID, "citizen")
+			if err != nil {
+				return err
+			}
+			if _, err := c.Do(ctx, http.MethodPost, "/api/v1/me/consents", "application/json",
+				standingRequest(o.Service, o.Recipient, o.Fields), nil); err != nil {
+				return fmt.Errorf("standing consent of %s for %s: %w", o.CitizenID, o.Service, err)
+			}
+		}
+		if err := f.sys.Publish(ctx, shifted(e, f.shift)); err != nil {
+			return err
+		}
+		for _, k := range f.byEvent[i] {
+			o := f.plan.Proposals[k]
+			if o.Automatic {
+				continue // the standing consent answers for the citizen
+			}
+			id := proposals.ID(o.EventID, o.Service, o.CitizenID)
+			if o.Intent.Answer != "" {
+				f.later(ctx, actions, sem, f.wall(o.Intent.AnswerAt), func() error { return f.answer(ctx, o, id) })
+			}
+			if !o.Intent.WithdrawAt.IsZero() {
+				f.later(ctx, actions, sem, f.wall(o.Intent.WithdrawAt), func() error { return f.withdraw(ctx, o, id) })
+			}
+		}
+		if progress != nil && (i%64 == 63 || i == len(f.pop.Events)-1) {
+			progress(i+1, len(f.pop.Events))
+		}
+	}
+	return nil
+}
+
+// later runs act at wall time at, on at most cap(sem) goroutines at once.
+func (f *full) later(ctx context.Context, wg *sync.WaitGroup, sem chan struct{}, at time.Time, act func() error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if !sleepUntil(ctx, at) {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-sem }()
+		if err := act(); err != nil && ctx.Err() == nil {
+			f.fail(err)
+		}
+	}()
+}
+
+// answer posts the citizen's decision. The system may not have made the
+// proposal yet when it lags behind the clock: the citizen looks again.
+// A proposal that has ended (expired, superseded, a sibling's) is the
+// system's outcome, not an error.
+func (f *full) answer(ctx context.Context, o Outcome, id string) error {
+	c, err := f.as(o.CitizenID, "citizen")
+	if err != nil {
+		return err
+	}
+	for {
+		_, err := c.Do(ctx, http.MethodPost, "/api/v1/me/proposals/"+id+"/decision", "application/json",
+			map[string]string{"decision": o.Intent.Answer}, nil)
+		var apiErr *apiclient.Error
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
+			return nil
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+		case ctx.Err() != nil:
+			return nil
+		default:
+			return fmt.Errorf("decision of %s on %s: %w", o.CitizenID, o.Service, err)
+		}
+		if !sleepUntil(ctx, time.Now().Add(f.sys.Poll)) {
+			return nil
+		}
+	}
+}
+
+// withdraw takes back the citizen's consent to the service while the
+// proposal is still open: the API's only way to do so before deciding is
+// a consent for the service that is then withdrawn, which withdraws
+// every open proposal of that service and recipient, as the model says.
+func (f *full) withdraw(ctx context.Context, o Outcome, id string) error {
+	c, err := f.as(o.CitizenID, "citizen")
+	if err != nil {
+		return err
+	}
+	var p proposals.Proposal
+	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/me/proposals/"+id, "", nil, &p); err != nil {
+		var apiErr *apiclient.Error
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+			return nil // not yet made: the model's citizen withdraws what they have seen
+		}
+		return fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
+	}
+	if p.Status != proposals.StatusPending && p.Status != proposals.StatusAccepted {
+		return nil
+	}
+	var given consent.Consent
+	if _, err := c.Do(ctx, http.MethodPost, "/api/v1/me/consents", "application/json",
+		standingRequest(o.Service, o.Recipient, o.Fields), &given); err != nil {
+		return fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
+	}
+	if _, err := c.Do(ctx, http.MethodPost, "/api/v1/me/consents/"+given.ID+"/withdraw", "", nil, nil); err != nil {
+		return fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
+	}
+	return nil
+}
+
+// agency is one agency's clerk: it takes new applications from the
+// agency API in the order they arrived, books them into its queue (the
+// what-if engine's) and reports each result when the queue says it is
+// done.
+func (f *full) agency(ctx context.Context, recipient string) {
+	c, err := f.as("simulation-"+recipient, "agency:"+recipient)
+	if err != nil {
+		f.fail(err)
+		return
+	}
+	q := newAgencyQueue(f.sc, f.plan.Catalog, recipient)
+	seen := map[string]bool{}
+	var results sync.WaitGroup
+	defer results.Wait()
+	for sleepUntil(ctx, time.Now().Add(f.sys.Poll)) {
+		var list struct {
+			Items []agencies.Submission `json:"items"`
+		}
+		if _, err := c.Do(ctx, http.MethodGet, "/api/v1/agency/submissions?status=open", "", nil, &list); err != nil {
+			if ctx.Err() == nil {
+				f.log.Warn("agency cannot list its submissions", "agency", recipient, "error", err)
+			}
+			continue
+		}
+		sort.SliceStable(list.Items, func(a, b int) bool { return list.Items[a].CreatedAt.Before(list.Items[b].CreatedAt) })
+		for _, s := range list.Items {
+			if seen[s.ID] {
+				continue
+			}
+			seen[s.ID] = true
+			eventID, citizen := s.ProposalID, ""
+			if k, ok := f.byProposal[s.ProposalID]; ok {
+				eventID, citizen = f.plan.Proposals[k].EventID, f.plan.Proposals[k].CitizenID
+			}
+			bk := q.serve(f.virtual(s.CreatedAt), eventID, citizen, s.Service)
+			f.mu.Lock()
+			f.agencyOf[s.ProposalID] = bk
+			f.mu.Unlock()
+			status := "rejected"
+			if bk.Granted {
+				status = "granted"
+			}
+			id := s.ID
+			results.Add(1)
+			go func() {
+				defer results.Done()
+				if !sleepUntil(ctx, f.wall(bk.Done)) {
+					return
+				}
+				_, err := c.Do(ctx, http.MethodPost, "/api/v1/agency/submissions/"+id+"/result", "application/json",
+					map[string]string{"status": status, "note": "simulation"}, nil)
+				var apiErr *apiclient.Error
+				if err != nil && ctx.Err() == nil && !(errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict) {
+					f.fail(fmt.Errorf("agency %s result: %w", recipient, err))
+				}
+			}()
+		}
+	}
+}
+
+// eventView is the operator's view of one life event.
+type eventView struct {
+	Status    string               `json:"status"`
+	Proposals []proposals.Proposal `json:"proposals"`
+}
+
+// deadline is the latest wall time by which every journey must have
+// ended: the last event, the longest decision period, twice the agency
+// timeout and a week, on the scenario's clock, and two minutes for a slow
+// system.
+func (f *full) deadline() time.Time {
+	last := f.sc.Start()
+	if n := len(f.pop.Events); n > 0 {
+		last = f.pop.Events[n-1].Time
+	}
+	longest := 0
+	for _, s := range f.plan.Catalog {
+		longest = max(longest, s.DecisionDays)
+	}
+	tail := time.Duration(longest)*day + 2*days(f.sc.Agencies.TimeoutDays) + 7*day
+	return f.wall(last.Add(tail)).Add(2 * time.Minute)
+}
+
+// await waits until every life event's journey has ended.
+func (f *full) await(ctx context.Context, progress func(done, total int)) error {
+	op, err := f.as("simulation-operator", "operator")
+	if err != nil {
+		return err
+	}
+	open := make([]int, len(f.pop.Events))
+	for i := range open {
+		open[i] = i
+	}
+	total := len(open)
+	limit := f.deadline()
+	for len(open) > 0 {
+		var still []int
+		for _, i := range open {
+			var v eventView
+			_, err := op.Do(ctx, http.MethodGet, "/api/v1/ops/events/"+f.pop.Events[i].ID, "", nil, &v)
+			var apiErr *apiclient.Error
+			switch {
+			case err == nil && v.Status == "completed":
+				continue
+			case err == nil, errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+				still = append(still, i)
+			case ctx.Err() != nil:
+				return ctx.Err()
+			default:
+				return fmt.Errorf("full engine: where event %s stands: %w", f.pop.Events[i].ID, err)
+			}
+		}
+		open = still
+		if progress != nil {
+			progress(total-len(open), total)
+		}
+		if len(open) == 0 {
+			break
+		}
+		if time.Now().After(limit) {
+			return fmt.Errorf("%w: %d of %d life events still open when the scenario's longest journey should have ended; the system is too slow for --time-scale %g (try a larger one)",
+				ErrUnfinished, len(open), total, f.sys.TimeScale)
+		}
+		if !sleepUntil(ctx, time.Now().Add(max(f.sys.Poll, time.Second))) {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// collect reads back what the system did: each event's proposals and
+// their statuses (operator API), and each citizen's transfers and
+// messages (the citizen's API).
+func (f *full) collect(ctx context.Context) (*Result, error) {
+	op, err := f.as("simulation-operator", "operator")
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Scenario: f.sc, Revision: f.plan.Revision, Catalog: f.plan.Catalog, Population: f.pop,
+		Notices: f.plan.Notices, Denials: f.plan.Denials, Engine: EngineFull}
+	var unknown int
+	for i, e := range f.pop.Events {
+		var v eventView
+		if _, err := op.Do(ctx, http.MethodGet, "/api/v1/ops/events/"+e.ID, "", nil, &v); err != nil {
+			return nil, fmt.Errorf("full engine: event %s: %w", e.ID, err)
+		}
+		for _, p := range v.Proposals {
+			k, ok := f.byProposal[p.ID]
+			if !ok {
+				unknown++
+				continue
+			}
+			planned := f.plan.Proposals[k]
+			o := Outcome{Event: i, EventID: e.ID, CitizenID: planned.CitizenID, Service: p.Service, Recipient: p.Recipient.ID,
+				Basis: p.Basis.Kind, Status: p.Status, Reason: strings.ReplaceAll(p.Reason, " ", "_"),
+				ProposedAt: f.virtual(p.CreatedAt), EndedAt: f.virtual(p.UpdatedAt), Intent: planned.Intent}
+			for _, fl := range p.Fields {
+				o.Fields = append(o.Fields, fl.Name)
+			}
+			res.Proposals = append(res.Proposals, o)
+		}
+	}
+	if unknown > 0 {
+		return nil, fmt.Errorf("full engine: the system made %d proposals that candidate resolution did not: are its registers and policies the scenario's?", unknown)
+	}
+	// Each citizen's transfers and messages, once per citizen.
+	idx := map[string][]int{}
+	for k, o := range res.Proposals {
+		idx[o.CitizenID] = append(idx[o.CitizenID], k)
+	}
+	citizens := sortedKeys(idx)
+	var mu sync.Mutex
+	err = parallel(ctx, 8, len(citizens), func(n int) error {
+		c, err := f.as(citizens[n], "citizen")
+		if err != nil {
+			return err
+		}
+		var transfers struct {
+			Items []consent.Record `json:"items"`
+		}
+		if _, err := c.Do(ctx, http.MethodGet, "/api/v1/me/transfers", "", nil, &transfers); err != nil {
+			return fmt.Errorf("full engine: transfers of %s: %w", citizens[n], err)
+		}
+		var messages struct {
+			Items []inbox.Message `json:"items"`
+		}
+		if _, err := c.Do(ctx, http.MethodGet, "/api/v1/me/messages", "", nil, &messages); err != nil {
+			return fmt.Errorf("full engine: messages of %s: %w", citizens[n], err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range idx[citizens[n]] {
+			o := &res.Proposals[k]
+			id := proposals.ID(o.EventID, o.Service, o.CitizenID)
+			for _, t := range transfers.Items {
+				if t.ProposalID == id {
+					o.Transferred, o.SubmittedAt = true, f.virtual(t.At)
+				}
+			}
+			for _, m := range messages.Items {
+				if m.ProposalID != id {
+					continue
+				}
+				switch m.Kind {
+				case "reminder":
+					o.Reminded = true
+				case "automatic":
+					o.Automatic = true
+				case "escalation":
+					o.Escalated = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for k := range res.Proposals {
+		o := &res.Proposals[k]
+		if bk, ok := f.agencyOf[proposals.ID(o.EventID, o.Service, o.CitizenID)]; ok && o.Transferred {
+			o.WaitDays = math.Max(0, bk.Begin.Sub(o.SubmittedAt).Hours()/24)
+		}
+	}
+	return res, nil
+}
