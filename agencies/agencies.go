@@ -100,11 +100,13 @@ func (s *PGStore) ForProposal(ctx context.Context, proposalID string) (Submissio
 	return x, nil
 }
 
-// ListForAgency returns the agency's submissions, oldest first, optionally
-// only those with the status.
-func (s *PGStore) ListForAgency(ctx context.Context, agency, status string) ([]Submission, error) {
+// ListForAgency returns the agency's submissions, oldest first, at most
+// 1000, optionally only those with the status and those made at or after
+// since (an agency with a long queue pages with the newest it has seen).
+func (s *PGStore) ListForAgency(ctx context.Context, agency, status string, since *time.Time) ([]Submission, error) {
 	rows, err := s.db.Query(ctx, `SELECT id, proposal_id, agency, service, application, status, note, created_at, decided_at
-		FROM submissions WHERE agency = $1 AND ($2 = '' OR status = $2) ORDER BY created_at, id LIMIT 1000`, agency, status)
+		FROM submissions WHERE agency = $1 AND ($2 = '' OR status = $2) AND ($3::timestamptz IS NULL OR created_at >= $3)
+		ORDER BY created_at, id LIMIT 1000`, agency, status, since)
 	if err != nil {
 		return nil, fmt.Errorf("agencies: list: %w", err)
 	}

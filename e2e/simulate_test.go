@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lifeevents/lifeevents/internal/pgtest"
 )
 
 // TestSimulateThroughTheBinary: an operator's commands as typed; a bad
@@ -40,6 +42,26 @@ func TestSimulateThroughTheBinary(t *testing.T) {
 		}
 	}
 
+	// The same scenario over live registers: the generated district loaded
+	// into Postgres as an operator loads theirs, then read back (read
+	// only) instead of generated.
+	db := pgtest.URL(t)
+	if msg := cli(t, nil, "registry", "load", filepath.Join(gen, "registers.json"), "--database-url", db); !strings.Contains(msg, "loaded") {
+		t.Fatalf("registry load: %s", msg)
+	}
+	live := filepath.Join(dir, "live")
+	cli(t, nil, "simulate", "run", scenario, "--registers", "postgres", "--database-url", db, "--out", live, "--quiet")
+	var l struct {
+		Population struct {
+			Residents int `json:"residentsAtStart"`
+			Events    int `json:"events"`
+		} `json:"population"`
+	}
+	raw, err = os.ReadFile(filepath.Join(live, "summary.json"))
+	if err != nil || json.Unmarshal(raw, &l) != nil || l.Population.Events == 0 || l.Population.Residents <= s.Population.Events {
+		t.Fatalf("over the live registers: %v %s", err, raw)
+	}
+
 	text, err := os.ReadFile(scenario)
 	if err != nil {
 		t.Fatal(err)
@@ -65,9 +87,11 @@ func TestSimulateThroughTheBinary(t *testing.T) {
 		"--engine full --time-scale 1/0":   `--time-scale "1/0": a factor above 0`,
 		"--engine full --time-scale -1e-5": `--time-scale "-1e-5": a factor above 0`,
 		"--engine full --time-scale 2":     `--time-scale "2": a factor above 0 and at most 1`,
+		"--registers postgres":             "--registers postgres needs --database-url",
+		"--registers ldap":                 `--registers "ldap": generated`,
 	} {
 		a := append([]string{"simulate", "run", scenario, "--out", filepath.Join(dir, "flags"), "--quiet"}, strings.Fields(args)...)
-		if msg := cliFails(t, nil, a...); !strings.Contains(msg, want) {
+		if msg := cliFails(t, []string{"DATABASE_URL="}, a...); !strings.Contains(msg, want) {
 			t.Errorf("%s: %q, want %q", args, msg, want)
 		}
 	}

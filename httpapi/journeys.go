@@ -20,7 +20,7 @@ type Journeys interface {
 
 // Submissions are the applications agencies pull and answer.
 type Submissions interface {
-	ListForAgency(ctx context.Context, agency, status string) ([]agencies.Submission, error)
+	ListForAgency(ctx context.Context, agency, status string, since *time.Time) ([]agencies.Submission, error)
 	Result(ctx context.Context, agency, id, status, note string) (agencies.Submission, error)
 }
 
@@ -77,9 +77,18 @@ func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request, p auth.
 		writeError(w, http.StatusBadRequest, "invalid_status", "status must be open, granted or rejected")
 		return
 	}
+	var since *time.Time
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_since", "since must be a time in RFC 3339, e.g. 2026-11-02T09:14:00Z")
+			return
+		}
+		since = &t
+	}
 	var all []agencies.Submission
 	for _, a := range p.Agencies() {
-		items, err := s.deps.Submissions.ListForAgency(r.Context(), a, status)
+		items, err := s.deps.Submissions.ListForAgency(r.Context(), a, status, since)
 		if err != nil {
 			s.internal(w, r, err)
 			return

@@ -82,7 +82,7 @@ func (fakes) Decide(context.Context, string, string, string) (proposals.Status, 
 	return "", errors.New("not reached")
 }
 func (fakes) AgencyResult(context.Context, string, string, string) error { return nil }
-func (fakes) ListForAgency(context.Context, string, string) ([]agencies.Submission, error) {
+func (fakes) ListForAgency(context.Context, string, string, *time.Time) ([]agencies.Submission, error) {
 	return nil, nil
 }
 func (fakes) Result(context.Context, string, string, string, string) (agencies.Submission, error) {

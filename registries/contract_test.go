@@ -14,6 +14,7 @@ type registers interface {
 	Load(ctx context.Context, d registries.Data) error
 	Empty(ctx context.Context) (bool, error)
 	Lookup(ctx context.Context, citizenID, municipality, street string) (registries.Facts, error)
+	Dump(ctx context.Context) (registries.Data, error)
 }
 
 // TestContract holds the Postgres and the in-memory registers to the same
@@ -50,6 +51,7 @@ func contract(t *testing.T, r registers) {
 		}
 	}
 	unconnected(t, r)
+	dump(t, r, d)
 	erika, err := r.Lookup(ctx, "c-1001", "03353022", "Am Markt")
 	if err != nil {
 		t.Fatal(err)
@@ -118,5 +120,35 @@ func unconnected(t *testing.T, r registers) {
 	}
 	if len(f.Dogs) != 1 || f.Dogs[0].Name != "Bello" {
 		t.Fatalf("where the dog register is connected: %+v", f)
+	}
+}
+
+// dump: what Dump reads is everything loaded, and loads again to the same.
+func dump(t *testing.T, r registers, sample registries.Data) {
+	ctx := context.Background()
+	d, err := r.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Citizens) != len(sample.Citizens)+1 || len(d.Municipalities) != len(sample.Municipalities)+1 ||
+		len(d.Vehicles) != len(sample.Vehicles)+1 || len(d.Dogs) != len(sample.Dogs)+1 || len(d.ParkingZones) != len(sample.ParkingZones)+1 {
+		t.Fatalf("dump holds %d citizens, %d municipalities, %d vehicles, %d dogs, %d zones",
+			len(d.Citizens), len(d.Municipalities), len(d.Vehicles), len(d.Dogs), len(d.ParkingZones))
+	}
+	var u registries.Municipality
+	for _, m := range d.Municipalities {
+		if m.Key == "03353099" {
+			u = m
+		}
+	}
+	if !reflect.DeepEqual(u.Unconnected, []string{"dogs", "parkingZones"}) || u.Name != "Ohne Hunderegister" {
+		t.Fatalf("the municipality without registers dumps as %+v", u)
+	}
+	again := registries.NewMemory()
+	if err := again.Load(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if d2, _ := again.Dump(ctx); !reflect.DeepEqual(d, d2) {
+		t.Fatalf("dump, load, dump differ:\n%+v\n%+v", d, d2)
 	}
 }

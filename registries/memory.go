@@ -1,8 +1,11 @@
 package registries
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -16,6 +19,7 @@ type Memory struct {
 	dogs      map[string]Dog     // by id
 	zones     map[[2]string]string
 	districts map[string]string
+	names     map[string]string
 	// unconnected registers by municipality
 	unconnected map[string][]string
 	// byHolder and byOwner index vehicles and dogs, ordered as PG orders
@@ -28,7 +32,7 @@ type Memory struct {
 func NewMemory() *Memory {
 	return &Memory{
 		persons: map[string]Person{}, vehicles: map[string]Vehicle{}, dogs: map[string]Dog{},
-		zones: map[[2]string]string{}, districts: map[string]string{}, unconnected: map[string][]string{},
+		zones: map[[2]string]string{}, districts: map[string]string{}, names: map[string]string{}, unconnected: map[string][]string{},
 		byHolder: map[string][]Vehicle{}, byOwner: map[string][]Dog{},
 	}
 }
@@ -39,6 +43,7 @@ func (m *Memory) Load(_ context.Context, d Data) error {
 	defer m.mu.Unlock()
 	for _, x := range d.Municipalities {
 		m.districts[x.Key] = x.WasteDistrict
+		m.names[x.Key] = x.Name
 		m.unconnected[x.Key] = append([]string(nil), x.Unconnected...)
 	}
 	for _, c := range d.Citizens {
@@ -68,6 +73,38 @@ func (m *Memory) Load(_ context.Context, d Data) error {
 		sort.Slice(gs, func(i, j int) bool { return gs[i].ID < gs[j].ID })
 	}
 	return nil
+}
+
+// Dump returns every register in the shape Load takes, sorted as PG
+// sorts it.
+func (m *Memory) Dump(context.Context) (Data, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var d Data
+	for key, district := range m.districts {
+		d.Municipalities = append(d.Municipalities, Municipality{Key: key, Name: m.names[key], WasteDistrict: district,
+			Unconnected: slices.Clone(m.unconnected[key])})
+	}
+	slices.SortFunc(d.Municipalities, func(a, b Municipality) int { return strings.Compare(a.Key, b.Key) })
+	for _, p := range m.persons {
+		d.Citizens = append(d.Citizens, p)
+	}
+	slices.SortFunc(d.Citizens, func(a, b Person) int { return strings.Compare(a.CitizenID, b.CitizenID) })
+	for _, v := range m.vehicles {
+		d.Vehicles = append(d.Vehicles, v)
+	}
+	slices.SortFunc(d.Vehicles, func(a, b Vehicle) int { return strings.Compare(a.Plate, b.Plate) })
+	for k, z := range m.zones {
+		d.ParkingZones = append(d.ParkingZones, ParkingZone{Municipality: k[0], Street: k[1], Zone: z})
+	}
+	slices.SortFunc(d.ParkingZones, func(a, b ParkingZone) int {
+		return cmp.Or(strings.Compare(a.Municipality, b.Municipality), strings.Compare(a.Street, b.Street))
+	})
+	for _, g := range m.dogs {
+		d.Dogs = append(d.Dogs, g)
+	}
+	slices.SortFunc(d.Dogs, func(a, b Dog) int { return strings.Compare(a.ID, b.ID) })
+	return d, nil
 }
 
 // Empty reports whether no municipality is loaded yet.

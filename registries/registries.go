@@ -168,6 +168,57 @@ func (p *PG) Load(ctx context.Context, d Data) error {
 	return nil
 }
 
+// Dump reads every register, in one read-only transaction, in the shape
+// Load takes, sorted by key: a simulation can start from the live
+// registers without being able to change them.
+func (p *PG) Dump(ctx context.Context) (Data, error) {
+	var d Data
+	err := pgx.BeginTxFunc(ctx, p.db, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		var err error
+		read := func(q string, into func(pgx.Rows) error) {
+			if err != nil {
+				return
+			}
+			var rows pgx.Rows
+			if rows, err = tx.Query(ctx, q); err == nil {
+				err = into(rows)
+			}
+		}
+		read(`SELECT key, name, waste_district, unconnected FROM registry_municipalities ORDER BY key COLLATE "C"`, func(r pgx.Rows) (e error) {
+			d.Municipalities, e = pgx.CollectRows(r, func(row pgx.CollectableRow) (Municipality, error) {
+				var m Municipality
+				err := row.Scan(&m.Key, &m.Name, &m.WasteDistrict, &m.Unconnected)
+				if len(m.Unconnected) == 0 {
+					m.Unconnected = nil
+				}
+				return m, err
+			})
+			return e
+		})
+		read(`SELECT citizen_id, name, municipality, address, salary::float8 FROM registry_citizens ORDER BY citizen_id COLLATE "C"`, func(r pgx.Rows) (e error) {
+			d.Citizens, e = pgx.CollectRows(r, pgx.RowToStructByPos[Person])
+			return e
+		})
+		read(`SELECT plate, holder_id, kind FROM registry_vehicles ORDER BY plate COLLATE "C"`, func(r pgx.Rows) (e error) {
+			d.Vehicles, e = pgx.CollectRows(r, pgx.RowToStructByPos[Vehicle])
+			return e
+		})
+		read(`SELECT municipality, street, zone FROM registry_parking_zones ORDER BY municipality COLLATE "C", street COLLATE "C"`, func(r pgx.Rows) (e error) {
+			d.ParkingZones, e = pgx.CollectRows(r, pgx.RowToStructByPos[ParkingZone])
+			return e
+		})
+		read(`SELECT id, owner_id, name, municipality FROM registry_dogs ORDER BY id COLLATE "C"`, func(r pgx.Rows) (e error) {
+			d.Dogs, e = pgx.CollectRows(r, pgx.RowToStructByPos[Dog])
+			return e
+		})
+		return err
+	})
+	if err != nil {
+		return Data{}, fmt.Errorf("registries: read: %w", err)
+	}
+	return d, nil
+}
+
 // Empty reports whether no municipality is loaded yet.
 func (p *PG) Empty(ctx context.Context) (bool, error) {
 	var n int

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -39,6 +40,10 @@ type System struct {
 	// finished journeys; 0 means 200 ms.
 	Poll time.Duration
 	Log  *slog.Logger
+	// Failed, if set, reports a part of the system that stopped: the run
+	// ends with that error instead of waiting for journeys that cannot
+	// finish.
+	Failed <-chan error
 }
 
 // Validate names what is missing.
@@ -71,7 +76,7 @@ type full struct {
 	shift time.Duration
 	wall0 time.Time
 
-	tokens sync.Map // subject + role → token
+	tokens sync.Map // subject + role → minted
 
 	// byProposal indexes the plan's outcomes by proposal id.
 	byProposal map[string]int
@@ -113,10 +118,21 @@ func RunFull(ctx context.Context, sc *Scenario, pop *Population, p Policies, sys
 		f.byProposal[proposals.ID(o.EventID, o.Service, o.CitizenID)] = k
 		f.byEvent[o.Event] = append(f.byEvent[o.Event], k)
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if sys.Failed != nil {
+		go func() {
+			select {
+			case err := <-sys.Failed:
+				f.fail(fmt.Errorf("full engine: the system stopped: %w", err))
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if err := f.attitudes(ctx); err != nil {
-		return nil, err
+		return nil, f.firstError(err)
 	}
 	f.wall0 = time.Now().Add(time.Second)
 	var agents sync.WaitGroup
@@ -132,25 +148,34 @@ func RunFull(ctx context.Context, sc *Scenario, pop *Population, p Policies, sys
 	cancel()
 	actions.Wait()
 	agents.Wait()
-	if err != nil {
+	if err := f.firstError(err); err != nil {
 		return nil, err
 	}
-	if err := errors.Join(f.failures...); err != nil {
-		return nil, err
+	return f.collect(parent)
+}
+
+// firstError is what went wrong first: a part that failed (an agent, the
+// system) explains a cancelled run better than the cancellation.
+func (f *full) firstError(err error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.failures) > 0 {
+		return errors.Join(f.failures...)
 	}
-	return f.collect(context.WithoutCancel(ctx))
+	return err
 }
 
 // ShiftFor is how far the full engine moves the scenario's dates back so
 // that the period ends before today: the system refuses births in the
-// future. Whole days, so weekdays and month ends keep their places.
+// future. Whole weeks, so each date keeps its weekday (month ends move).
 func ShiftFor(sc *Scenario, now time.Time) time.Duration {
 	y, m, d := now.UTC().Date()
 	yesterday := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Add(-day)
 	if !sc.End().After(yesterday) {
 		return 0
 	}
-	return sc.End().Sub(yesterday).Truncate(day)
+	week := 7 * day
+	return (sc.End().Sub(yesterday) + week - 1).Truncate(week)
 }
 
 // shifted is the event with every date moved back by d.
@@ -190,17 +215,27 @@ func (f *full) virtual(w time.Time) time.Time {
 	return f.sc.Start().Add(time.Duration(float64(w.Sub(f.wall0)) / f.sys.TimeScale))
 }
 
+// minted is a token and when it was made.
+type minted struct {
+	token string
+	at    time.Time
+}
+
+// tokenAge is how long a token is used: tokens are valid for at most a
+// day, and a slow run of a long scenario outlives one.
+const tokenAge = 6 * time.Hour
+
 // as is the API client of one subject in one role.
 func (f *full) as(subject, role string) (*apiclient.Client, error) {
 	key := role + "\x00" + subject
-	if t, ok := f.tokens.Load(key); ok {
-		return f.api.As(t.(string)), nil
+	if t, ok := f.tokens.Load(key); ok && time.Since(t.(minted).at) < tokenAge {
+		return f.api.As(t.(minted).token), nil
 	}
 	t, err := f.sys.Token(subject, role)
 	if err != nil {
 		return nil, fmt.Errorf("token for %s: %w", subject, err)
 	}
-	f.tokens.Store(key, t)
+	f.tokens.Store(key, minted{t, time.Now()})
 	return f.api.As(t), nil
 }
 
@@ -364,11 +399,15 @@ func (f *full) publish(ctx context.Context, actions *sync.WaitGroup, progress fu
 				continue // the standing consent answers for the citizen
 			}
 			id := proposals.ID(o.EventID, o.Service, o.CitizenID)
+			// The proposal must exist by its deadline, however far the
+			// system is behind, or the journeys and the plan disagree.
+			until := f.wall(o.ProposedAt.Add(time.Duration(f.plan.Catalog[o.Service].DecisionDays) * day)).Add(time.Minute)
+			what := o.Service + " of event " + o.EventID
 			if o.Intent.Answer != "" {
-				f.later(ctx, actions, sem, f.wall(o.Intent.AnswerAt), func() error { return f.answer(ctx, o, id) })
+				f.later(ctx, actions, sem, f.wall(o.Intent.AnswerAt), until, what, func() (bool, error) { return f.answer(ctx, o, id) })
 			}
 			if !o.Intent.WithdrawAt.IsZero() {
-				f.later(ctx, actions, sem, f.wall(o.Intent.WithdrawAt), func() error { return f.withdraw(ctx, o, id) })
+				f.later(ctx, actions, sem, f.wall(o.Intent.WithdrawAt), until, what, func() (bool, error) { return f.withdraw(ctx, o, id) })
 			}
 		}
 		if progress != nil && (i%64 == 63 || i == len(f.pop.Events)-1) {
@@ -378,85 +417,98 @@ func (f *full) publish(ctx context.Context, actions *sync.WaitGroup, progress fu
 	return nil
 }
 
-// later runs act at wall time at, on at most cap(sem) goroutines at once.
-func (f *full) later(ctx context.Context, wg *sync.WaitGroup, sem chan struct{}, at time.Time, act func() error) {
+// errNotYet says the proposal an action is for has not been made yet.
+var errNotYet = errors.New("not made yet")
+
+// later runs act at wall time at, on at most cap(sem) goroutines at once;
+// while act finds its proposal not yet made, it tries again every poll
+// until the wall time until, without holding its slot in between.
+func (f *full) later(ctx context.Context, wg *sync.WaitGroup, sem chan struct{}, at, until time.Time, what string, act func() (bool, error)) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if !sleepUntil(ctx, at) {
-			return
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		defer func() { <-sem }()
-		if err := act(); err != nil && ctx.Err() == nil {
-			f.fail(err)
+		wait := f.sys.Poll
+		for sleepUntil(ctx, at) {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			notYet, err := act()
+			<-sem
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				f.fail(err)
+				return
+			case !notYet:
+				return
+			case time.Now().After(until):
+				f.fail(fmt.Errorf("full engine: the system has not made a proposal that candidate resolution made (%s) by its deadline", what))
+				return
+			}
+			// Back off: a system far behind the clock has thousands of
+			// proposals still to make, and asking for each again and
+			// again would only slow it further.
+			wait = min(2*wait, 5*time.Second)
+			at = time.Now().Add(wait)
 		}
 	}()
 }
 
-// answer posts the citizen's decision. The system may not have made the
-// proposal yet when it lags behind the clock: the citizen looks again.
-// A proposal that has ended (expired, superseded, a sibling's) is the
-// system's outcome, not an error.
-func (f *full) answer(ctx context.Context, o Outcome, id string) error {
+// answer posts the citizen's decision; notYet when the system, behind the
+// clock, has not made the proposal yet. A proposal that has ended
+// (expired, superseded, a sibling's) is the system's outcome, not an
+// error.
+func (f *full) answer(ctx context.Context, o Outcome, id string) (notYet bool, err error) {
 	c, err := f.as(o.CitizenID, "citizen")
 	if err != nil {
-		return err
+		return false, err
 	}
-	for {
-		_, err := c.Do(ctx, http.MethodPost, "/api/v1/me/proposals/"+id+"/decision", "application/json",
-			map[string]string{"decision": o.Intent.Answer}, nil)
-		var apiErr *apiclient.Error
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
-			return nil
-		case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
-		case ctx.Err() != nil:
-			return nil
-		default:
-			return fmt.Errorf("decision of %s on %s: %w", o.CitizenID, o.Service, err)
-		}
-		if !sleepUntil(ctx, time.Now().Add(f.sys.Poll)) {
-			return nil
-		}
+	_, err = c.Do(ctx, http.MethodPost, "/api/v1/me/proposals/"+id+"/decision", "application/json",
+		map[string]string{"decision": o.Intent.Answer}, nil)
+	var apiErr *apiclient.Error
+	switch {
+	case err == nil, errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
+		return false, nil
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+		return true, nil
+	case ctx.Err() != nil:
+		return false, nil
 	}
+	return false, fmt.Errorf("decision of %s on %s: %w", o.CitizenID, o.Service, err)
 }
 
 // withdraw takes back the citizen's consent to the service while the
 // proposal is still open: the API's only way to do so before deciding is
 // a consent for the service that is then withdrawn, which withdraws
 // every open proposal of that service and recipient, as the model says.
-func (f *full) withdraw(ctx context.Context, o Outcome, id string) error {
+func (f *full) withdraw(ctx context.Context, o Outcome, id string) (notYet bool, err error) {
 	c, err := f.as(o.CitizenID, "citizen")
 	if err != nil {
-		return err
+		return false, err
 	}
 	var p proposals.Proposal
 	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/me/proposals/"+id, "", nil, &p); err != nil {
 		var apiErr *apiclient.Error
 		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
-			return nil // not yet made: the model's citizen withdraws what they have seen
+			return true, nil
 		}
-		return fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
+		return false, fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
 	}
 	if p.Status != proposals.StatusPending && p.Status != proposals.StatusAccepted {
-		return nil
+		return false, nil
 	}
 	var given consent.Consent
 	if _, err := c.Do(ctx, http.MethodPost, "/api/v1/me/consents", "application/json",
 		standingRequest(o.Service, o.Recipient, o.Fields), &given); err != nil {
-		return fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
+		return false, fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
 	}
 	if _, err := c.Do(ctx, http.MethodPost, "/api/v1/me/consents/"+given.ID+"/withdraw", "", nil, nil); err != nil {
-		return fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
+		return false, fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
 	}
-	return nil
+	return false, nil
 }
 
 // agency is one agency's clerk: it takes new applications from the
@@ -471,13 +523,18 @@ func (f *full) agency(ctx context.Context, recipient string) {
 	}
 	q := newAgencyQueue(f.sc, f.plan.Catalog, recipient)
 	seen := map[string]bool{}
+	var since time.Time // the newest submission seen: a long queue is read on from there
 	var results sync.WaitGroup
 	defer results.Wait()
 	for sleepUntil(ctx, time.Now().Add(f.sys.Poll)) {
 		var list struct {
 			Items []agencies.Submission `json:"items"`
 		}
-		if _, err := c.Do(ctx, http.MethodGet, "/api/v1/agency/submissions?status=open", "", nil, &list); err != nil {
+		path := "/api/v1/agency/submissions?status=open"
+		if !since.IsZero() {
+			path += "&since=" + url.QueryEscape(since.Format(time.RFC3339Nano))
+		}
+		if _, err := c.Do(ctx, http.MethodGet, path, "", nil, &list); err != nil {
 			if ctx.Err() == nil {
 				f.log.Warn("agency cannot list its submissions", "agency", recipient, "error", err)
 			}
@@ -485,6 +542,9 @@ func (f *full) agency(ctx context.Context, recipient string) {
 		}
 		sort.SliceStable(list.Items, func(a, b int) bool { return list.Items[a].CreatedAt.Before(list.Items[b].CreatedAt) })
 		for _, s := range list.Items {
+			if s.CreatedAt.After(since) {
+				since = s.CreatedAt
+			}
 			if seen[s.ID] {
 				continue
 			}
@@ -556,7 +616,14 @@ func (f *full) await(ctx context.Context, progress func(done, total int)) error 
 	limit := f.deadline()
 	for len(open) > 0 {
 		var still []int
-		for _, i := range open {
+		for n, i := range open {
+			if n >= 100 {
+				// Journeys end about in the order they began: the oldest
+				// open ones say enough, and asking for all would load
+				// the system the run measures.
+				still = append(still, open[n:]...)
+				break
+			}
 			var v eventView
 			_, err := op.Do(ctx, http.MethodGet, "/api/v1/ops/events/"+f.pop.Events[i].ID, "", nil, &v)
 			var apiErr *apiclient.Error
@@ -600,6 +667,7 @@ func (f *full) collect(ctx context.Context) (*Result, error) {
 	res := &Result{Scenario: f.sc, Revision: f.plan.Revision, Catalog: f.plan.Catalog, Population: f.pop,
 		Notices: f.plan.Notices, Denials: f.plan.Denials, Engine: EngineFull}
 	var unknown int
+	made := map[string]bool{}
 	for i, e := range f.pop.Events {
 		var v eventView
 		if _, err := op.Do(ctx, http.MethodGet, "/api/v1/ops/events/"+e.ID, "", nil, &v); err != nil {
@@ -611,9 +679,14 @@ func (f *full) collect(ctx context.Context) (*Result, error) {
 				unknown++
 				continue
 			}
+			made[p.ID] = true
 			planned := f.plan.Proposals[k]
+			reason := p.Reason
+			if p.Status == proposals.StatusWithdrawn {
+				reason = strings.ReplaceAll(reason, " ", "_") // the consent store's "consent withdrawn"
+			}
 			o := Outcome{Event: i, EventID: e.ID, CitizenID: planned.CitizenID, Service: p.Service, Recipient: p.Recipient.ID,
-				Basis: p.Basis.Kind, Status: p.Status, Reason: strings.ReplaceAll(p.Reason, " ", "_"),
+				Basis: p.Basis.Kind, Status: p.Status, Reason: reason,
 				ProposedAt: f.virtual(p.CreatedAt), EndedAt: f.virtual(p.UpdatedAt), Intent: planned.Intent}
 			for _, fl := range p.Fields {
 				o.Fields = append(o.Fields, fl.Name)
@@ -623,6 +696,9 @@ func (f *full) collect(ctx context.Context) (*Result, error) {
 	}
 	if unknown > 0 {
 		return nil, fmt.Errorf("full engine: the system made %d proposals that candidate resolution did not: are its registers and policies the scenario's?", unknown)
+	}
+	if missing := len(f.byProposal) - len(made); missing > 0 {
+		return nil, fmt.Errorf("full engine: candidate resolution made %d proposals that the system did not: are its registers and policies the scenario's?", missing)
 	}
 	// Each citizen's transfers and messages, once per citizen.
 	idx := map[string][]int{}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lifeevents/lifeevents/events"
@@ -87,6 +88,12 @@ type generator struct {
 	nextHouse  int
 	cars       int
 	dogs       int
+	// prefix marks the ids of generated people, households, cars and
+	// dogs: "s" for a generated district, "n" for newcomers to live
+	// registers (which may hold an earlier generated district).
+	prefix string
+	// residents per municipality, for the share of events each gets.
+	residents []int
 }
 
 // Generate makes the scenario's population and events. It depends on the
@@ -94,8 +101,9 @@ type generator struct {
 // that differ in behaviour, agencies, offers mode, policies or added
 // parking-zone streets have the same people and the same events.
 func Generate(sc *Scenario) Population {
-	g := &generator{sc: sc, households: map[string]*household{}, where: map[string]int{}}
+	g := &generator{sc: sc, households: map[string]*household{}, where: map[string]int{}, prefix: "s"}
 	for i, m := range sc.District.Municipalities {
+		g.residents = append(g.residents, m.Residents)
 		g.data.Municipalities = append(g.data.Municipalities, registries.Municipality{Key: m.Key, Name: m.Name, WasteDistrict: m.WasteDistrict,
 			Unconnected: m.RegistersMissing})
 		g.zones(i)
@@ -105,7 +113,13 @@ func Generate(sc *Scenario) Population {
 			n += len(h.members)
 		}
 	}
-	for _, z := range sc.District.ParkingZones {
+	return g.finish(g.persons)
+}
+
+// finish applies the scenario's own parking-zone streets and draws the
+// period's events.
+func (g *generator) finish(residents int) Population {
+	for _, z := range g.sc.District.ParkingZones {
 		i := slices.IndexFunc(g.data.ParkingZones, func(p registries.ParkingZone) bool {
 			return p.Municipality == z.Municipality && p.Street == z.Street
 		})
@@ -115,10 +129,91 @@ func Generate(sc *Scenario) Population {
 			g.data.ParkingZones = append(g.data.ParkingZones, registries.ParkingZone(z))
 		}
 	}
-	pop := Population{Flows: Flows{Residents: g.persons}}
+	pop := Population{Flows: Flows{Residents: residents}}
 	pop.Events = g.events(&pop.Flows)
 	pop.Registers = g.data
 	return pop
+}
+
+// GenerateFrom draws the scenario's events over the people of registers
+// (the live ones: registries.PG.Dump) instead of a generated district.
+// Households are the people of one address; those with a salary are its
+// adults. The scenario's municipalities say which of the registers'
+// municipalities make the district (their residents figure is not used)
+// and how newcomers' addresses look; people who move in or are born get
+// ids of their own ("c-n…"). The registers are not changed: the
+// population holds a copy with the newcomers added.
+func GenerateFrom(sc *Scenario, live registries.Data) (Population, error) {
+	g := &generator{sc: sc, households: map[string]*household{}, where: map[string]int{}, prefix: "n",
+		residents: make([]int, len(sc.District.Municipalities))}
+	index := map[string]int{}
+	for i, m := range sc.District.Municipalities {
+		index[m.Key] = i
+		if !slices.ContainsFunc(live.Municipalities, func(x registries.Municipality) bool { return x.Key == m.Key }) {
+			return Population{}, fmt.Errorf("%s: municipality %s (%s) is not in the registers", sc.File(), m.Key, m.Name)
+		}
+	}
+	g.data = registries.Data{Municipalities: slices.Clone(live.Municipalities), Citizens: slices.Clone(live.Citizens),
+		Vehicles: slices.Clone(live.Vehicles), ParkingZones: slices.Clone(live.ParkingZones), Dogs: slices.Clone(live.Dogs)}
+	type home struct {
+		muni    int
+		address string
+	}
+	homes := map[home][]registries.Person{}
+	var order []home
+	for _, p := range live.Citizens {
+		i, ok := index[p.Municipality]
+		if !ok {
+			continue // not of the district
+		}
+		k := home{i, p.Address}
+		if homes[k] == nil {
+			order = append(order, k)
+		}
+		homes[k] = append(homes[k], p)
+		g.residents[i]++
+	}
+	if len(order) == 0 {
+		return Population{}, fmt.Errorf("%s: the registers hold nobody in the scenario's municipalities", sc.File())
+	}
+	residents := 0
+	for _, k := range order {
+		people := homes[k]
+		street, house := splitAddress(k.address)
+		g.nextHouse++
+		h := &household{id: fmt.Sprintf("h-r%07d", g.nextHouse), muni: k.muni, street: street, house: house}
+		earners := 0
+		for _, p := range people {
+			if p.Salary != nil {
+				earners++
+			}
+		}
+		for _, p := range people {
+			m := events.Member{CitizenID: p.CitizenID, Role: events.RoleAdult}
+			if p.Salary == nil && earners > 0 {
+				m.Role = events.RoleChild
+			}
+			h.members = append(h.members, m)
+		}
+		residents += len(people)
+		g.households[h.id] = h
+		g.where[h.id] = len(g.live)
+		g.live = append(g.live, h.id)
+	}
+	return g.finish(residents), nil
+}
+
+// splitAddress reads "Lindenweg 4, 21244 Buchholz" as street and house
+// number; an address without a number is house 1.
+func splitAddress(a string) (string, int) {
+	line, _, _ := strings.Cut(a, ",")
+	line = strings.TrimSpace(line)
+	if i := strings.LastIndexByte(line, ' '); i > 0 {
+		if n, err := strconv.Atoi(line[i+1:]); err == nil && n > 0 {
+			return line[:i], n
+		}
+	}
+	return line, 1
 }
 
 // zones puts a share of a municipality's streets into parking zones of
@@ -137,7 +232,7 @@ func (g *generator) zones(i int) {
 
 func (g *generator) person(r *rand.Rand, muni int, street string, house int, adult bool) string {
 	g.persons++
-	id := fmt.Sprintf("c-s%07d", g.persons)
+	id := fmt.Sprintf("c-%s%07d", g.prefix, g.persons)
 	m := g.sc.District.Municipalities[muni]
 	p := registries.Person{CitizenID: id, Municipality: m.Key,
 		Name:    givenNames[r.IntN(len(givenNames))] + " " + familyNames[r.IntN(len(familyNames))],
@@ -147,7 +242,7 @@ func (g *generator) person(r *rand.Rand, muni int, street string, house int, adu
 		p.Salary = &salary
 		if r.Float64() < g.sc.Households.CarPerAdult {
 			g.cars++
-			g.data.Vehicles = append(g.data.Vehicles, registries.Vehicle{Plate: fmt.Sprintf("WL-S %d", g.cars), HolderID: id, Kind: "car"})
+			g.data.Vehicles = append(g.data.Vehicles, registries.Vehicle{Plate: fmt.Sprintf("WL-%s %d", strings.ToUpper(g.prefix), g.cars), HolderID: id, Kind: "car"})
 		}
 	}
 	g.data.Citizens = append(g.data.Citizens, p)
@@ -170,7 +265,7 @@ func (g *generator) household(r *rand.Rand, muni int, at *time.Time) *household 
 	size := sizes[pick(r, weights)]
 	g.nextHouse++
 	m := sc.District.Municipalities[muni]
-	h := &household{id: fmt.Sprintf("h-s%07d", g.nextHouse), muni: muni,
+	h := &household{id: fmt.Sprintf("h-%s%07d", g.prefix, g.nextHouse), muni: muni,
 		street: StreetName(r.IntN(m.Streets)), house: 1 + r.IntN(80)}
 	ref := sc.Start()
 	if at != nil {
@@ -188,7 +283,7 @@ func (g *generator) household(r *rand.Rand, muni int, at *time.Time) *household 
 	}
 	if r.Float64() < sc.Households.DogPerHousehold {
 		g.dogs++
-		g.data.Dogs = append(g.data.Dogs, registries.Dog{ID: fmt.Sprintf("d-s%07d", g.dogs), OwnerID: h.members[0].CitizenID,
+		g.data.Dogs = append(g.data.Dogs, registries.Dog{ID: fmt.Sprintf("d-%s%07d", g.prefix, g.dogs), OwnerID: h.members[0].CitizenID,
 			Name: []string{"Bello", "Luna", "Balu", "Emma", "Sammy", "Paula"}[r.IntN(6)], Municipality: m.Key})
 	}
 	g.households[h.id] = h
@@ -237,8 +332,12 @@ func (g *generator) events(f *Flows) []events.Event {
 	}
 	r := stream(sc.Seed, "events")
 	resident := make([]float64, len(sc.District.Municipalities))
-	for i, m := range sc.District.Municipalities {
-		resident[i] = float64(m.Residents) / float64(f.Residents)
+	all := 0
+	for _, n := range g.residents {
+		all += n
+	}
+	for i, n := range g.residents {
+		resident[i] = float64(n) / float64(all)
 	}
 	var out []events.Event
 	seq := 0

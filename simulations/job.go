@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/policies"
+	"github.com/lifeevents/lifeevents/registries"
 )
 
 // Job is one `lifeevents simulate` command: what to read, where to write.
@@ -28,6 +29,7 @@ type Job struct {
 	PoliciesB string
 	Out       string
 	Force     bool
+	live      *registries.Data
 	// Seed, if set, replaces the scenario's.
 	Seed    *uint64
 	Workers int
@@ -38,6 +40,25 @@ type Job struct {
 	Engine    string
 	TimeScale float64
 	Stack     Stack
+	// Registers, if set, reads the registers the population is taken
+	// from (--registers postgres) instead of generating a district.
+	Registers func(ctx context.Context) (registries.Data, error)
+}
+
+// population generates the scenario's people and events, over the
+// registers Registers reads if set (read once per job).
+func (j *Job) population(ctx context.Context, sc *Scenario) (Population, error) {
+	if j.Registers == nil {
+		return Generate(sc), nil
+	}
+	if j.live == nil {
+		d, err := j.Registers(ctx)
+		if err != nil {
+			return Population{}, err
+		}
+		j.live = &d
+	}
+	return GenerateFrom(sc, *j.live)
 }
 
 // Stack starts the system a full run drives, loaded with the population's
@@ -47,7 +68,7 @@ type Stack func(ctx context.Context, sc *Scenario, pop *Population, policyDir st
 
 // load reads a scenario and the policies it runs on: every input is
 // checked before anything runs or is written.
-func (j Job) load(ctx context.Context, path, policyDir string) (*Scenario, *policies.Engine, error) {
+func (j *Job) load(ctx context.Context, path, policyDir string) (*Scenario, *policies.Engine, error) {
 	sc, err := LoadScenario(path)
 	if err != nil {
 		return nil, nil, err
@@ -102,7 +123,7 @@ func firstLine(s string) string {
 	return strings.TrimSpace(s)
 }
 
-func (j Job) run(ctx context.Context, sc *Scenario, pop *Population, p Policies, label string) (*Result, error) {
+func (j *Job) run(ctx context.Context, sc *Scenario, pop *Population, p Policies, label string) (*Result, error) {
 	opt := Options{Workers: j.Workers}
 	if j.Progress != nil {
 		opt.Progress = j.Progress.Stage(label)
@@ -115,7 +136,7 @@ func (j Job) run(ctx context.Context, sc *Scenario, pop *Population, p Policies,
 }
 
 // Run simulates the scenario and writes its report.
-func (j Job) Run(ctx context.Context) (Summary, error) {
+func (j *Job) Run(ctx context.Context) (Summary, error) {
 	if err := CheckOut(j.Out, j.Force); err != nil {
 		return Summary{}, err
 	}
@@ -123,7 +144,10 @@ func (j Job) Run(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	pop := Generate(sc)
+	pop, err := j.population(ctx, sc)
+	if err != nil {
+		return Summary{}, err
+	}
 	var res *Result
 	switch j.Engine {
 	case "", EngineWhatIf:
@@ -143,7 +167,7 @@ func (j Job) Run(ctx context.Context) (Summary, error) {
 }
 
 // runFull starts the system and drives it through the scenario.
-func (j Job) runFull(ctx context.Context, sc *Scenario, pop *Population, p *policies.Engine) (*Result, error) {
+func (j *Job) runFull(ctx context.Context, sc *Scenario, pop *Population, p *policies.Engine) (*Result, error) {
 	if j.Stack == nil {
 		return nil, errors.New("the full engine needs a system to run on")
 	}
@@ -177,7 +201,7 @@ func (j Job) runFull(ctx context.Context, sc *Scenario, pop *Population, p *poli
 
 // Compare runs variant A (the scenario on its policies) and variant B
 // (another scenario or other policies) on the same people and events.
-func (j Job) Compare(ctx context.Context) (Comparison, error) {
+func (j *Job) Compare(ctx context.Context) (Comparison, error) {
 	if j.ScenarioB == "" && j.PoliciesB == "" {
 		return Comparison{}, errors.New("compare needs --policies-b DIR or --scenario-b FILE: what should B change")
 	}
@@ -201,8 +225,14 @@ func (j Job) Compare(ctx context.Context) (Comparison, error) {
 		return Comparison{}, err
 	}
 	scB.Seed = scA.Seed // the same draws on both sides, whatever B's file says
-	popA := Generate(scA)
-	popB := Generate(scB)
+	popA, err := j.population(ctx, scA)
+	if err != nil {
+		return Comparison{}, err
+	}
+	popB, err := j.population(ctx, scB)
+	if err != nil {
+		return Comparison{}, err
+	}
 	if len(popA.Events) != len(popB.Events) || len(popA.Registers.Citizens) != len(popB.Registers.Citizens) {
 		return Comparison{}, fmt.Errorf("%s: B changes the population (district, households or rates): compare needs the same people; change zones, behaviour, agencies, offers or policies", scB.File())
 	}
@@ -223,7 +253,7 @@ func (j Job) Compare(ctx context.Context) (Comparison, error) {
 // Generate writes the scenario's registers (registers.json, the shape
 // `lifeevents registry load` reads) and its events (events.jsonl, one
 // CloudEvent a line, in time order).
-func (j Job) Generate(ctx context.Context) (PopulationInfo, error) {
+func (j *Job) Generate(ctx context.Context) (PopulationInfo, error) {
 	if err := CheckOut(j.Out, j.Force); err != nil {
 		return PopulationInfo{}, err
 	}
@@ -234,7 +264,10 @@ func (j Job) Generate(ctx context.Context) (PopulationInfo, error) {
 	if j.Seed != nil {
 		sc.Seed = *j.Seed
 	}
-	pop := Generate(sc)
+	pop, err := j.population(ctx, sc)
+	if err != nil {
+		return PopulationInfo{}, err
+	}
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
 		return PopulationInfo{}, fmt.Errorf("--out %s: %w", j.Out, err)
 	}

@@ -355,11 +355,85 @@ func TestBadPoliciesWriteNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	_, err := simulations.Job{Scenario: small, Policies: filepath.Join(dir, "policies"), Out: out}.Run(context.Background())
+	j := simulations.Job{Scenario: small, Policies: filepath.Join(dir, "policies"), Out: out}
+	_, err := j.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "policy.rego:") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("a refused run wrote %s", out)
+	}
+}
+
+// TestGenerateFromRegisters: a scenario over registers that already hold
+// the people (as --registers postgres reads them): its events move and
+// give births to those people, newcomers get ids of their own, the
+// registers read are not changed, and the same registers and seed give the
+// same events.
+func TestGenerateFromRegisters(t *testing.T) {
+	sc := load(t, small)
+	live := simulations.Generate(sc).Registers
+	before, _ := json.Marshal(live)
+	pop, err := simulations.GenerateFrom(sc, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := json.Marshal(live); !bytes.Equal(before, after) {
+		t.Fatal("GenerateFrom changed the registers it read")
+	}
+	known := map[string]bool{}
+	for _, c := range live.Citizens {
+		known[c.CitizenID] = true
+	}
+	if pop.Flows.Residents != len(live.Citizens) {
+		t.Fatalf("residents %d, want the registers' %d", pop.Flows.Residents, len(live.Citizens))
+	}
+	inRegisters := map[string]bool{}
+	for _, c := range pop.Registers.Citizens {
+		inRegisters[c.CitizenID] = true
+	}
+	var fromRegisters, newcomers int
+	for _, e := range pop.Events {
+		var ids []string
+		if e.Move != nil {
+			for _, m := range e.Move.Household {
+				ids = append(ids, m.CitizenID)
+			}
+		} else {
+			for _, p := range e.Birth.Parents {
+				ids = append(ids, p.CitizenID)
+			}
+			if !strings.HasPrefix(e.Birth.ChildID, "c-n") || !inRegisters[e.Birth.ChildID] {
+				t.Fatalf("newborn %s: not a newcomer's id, or not in the population's registers", e.Birth.ChildID)
+			}
+		}
+		for _, id := range ids {
+			switch {
+			case known[id]:
+				fromRegisters++
+			case strings.HasPrefix(id, "c-n") && inRegisters[id]:
+				newcomers++
+			default:
+				t.Fatalf("event %s names %s: neither in the registers nor a newcomer", e.ID, id)
+			}
+		}
+	}
+	if fromRegisters == 0 || newcomers == 0 || len(pop.Events) < 100 {
+		t.Fatalf("%d events, %d people from the registers, %d newcomers", len(pop.Events), fromRegisters, newcomers)
+	}
+	again, _ := simulations.GenerateFrom(sc, live)
+	a, _ := json.Marshal(pop)
+	b, _ := json.Marshal(again)
+	if !bytes.Equal(a, b) {
+		t.Fatal("the same registers and seed gave other events")
+	}
+	res, err := simulations.Run(context.Background(), sc, &pop, engine(t), simulations.Options{})
+	if err != nil || len(res.Proposals) == 0 {
+		t.Fatalf("run over the registers: %d proposals, %v", len(res.Proposals), err)
+	}
+
+	live.Municipalities = live.Municipalities[:1]
+	if _, err := simulations.GenerateFrom(sc, live); err == nil || !strings.Contains(err.Error(), "is not in the registers") {
+		t.Fatalf("a scenario municipality missing from the registers: %v", err)
 	}
 }

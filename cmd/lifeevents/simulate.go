@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/ingest"
+	"github.com/lifeevents/lifeevents/postgres"
+	"github.com/lifeevents/lifeevents/registries"
 	"github.com/lifeevents/lifeevents/simulations"
 )
 
@@ -24,8 +27,10 @@ type simulateFlags struct {
 	out     string
 	force   bool
 	seed    string
-	workers int
-	quiet   bool
+	workers     int
+	quiet       bool
+	registers   string
+	databaseURL string
 }
 
 func (s *simulateFlags) bind(f *pflag.FlagSet) {
@@ -34,6 +39,9 @@ func (s *simulateFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.seed, "seed", "", "replace the scenario's seed (a whole number)")
 	f.IntVar(&s.workers, "workers", 0, "events simulated in parallel (0: one per core); the results do not depend on it")
 	f.BoolVar(&s.quiet, "quiet", false, "no progress bar or progress log lines")
+	f.StringVar(&s.registers, "registers", "generated", "where the people come from: generated (the scenario's district) or postgres (the registers at --database-url, read only)")
+	f.StringVar(&s.databaseURL, "database-url", "", "Postgres holding the registers, for --registers postgres")
+	bindEnv(f, "database-url", "DATABASE_URL")
 }
 
 func (s *simulateFlags) job(g *globals, scenario string) (simulations.Job, error) {
@@ -50,6 +58,28 @@ func (s *simulateFlags) job(g *globals, scenario string) (simulations.Job, error
 	}
 	if s.workers < 0 {
 		return j, fmt.Errorf("--workers %d: 0 (one per core) or more", s.workers)
+	}
+	switch s.registers {
+	case "generated":
+	case "postgres":
+		if s.databaseURL == "" {
+			return j, errors.New("--registers postgres needs --database-url (DATABASE_URL): the Postgres holding the registers")
+		}
+		url := s.databaseURL
+		j.Registers = func(ctx context.Context) (registries.Data, error) {
+			pool, err := postgres.Open(ctx, url)
+			if err != nil {
+				return registries.Data{}, err
+			}
+			defer pool.Close()
+			d, err := registries.NewPG(pool).Dump(ctx)
+			if err != nil {
+				return d, fmt.Errorf("--registers postgres at %s: %w (is the schema migrated? lifeevents migrate)", redactURL(url), err)
+			}
+			return d, nil
+		}
+	default:
+		return j, fmt.Errorf("--registers %q: generated (the scenario's district) or postgres (the live registers, read only)", s.registers)
 	}
 	if !s.quiet {
 		log, err := g.logger()
@@ -229,8 +259,12 @@ func fullStack(g *globals) simulations.Stack {
 			return simulations.System{}, nil, err
 		}
 		a.timeScale = timeScale
+		// startDev makes everything it writes private; the report that
+		// follows is the operator's to share as they see fit.
+		umask := syscall.Umask(0o077)
 		st, err := startDev(ctx, devOptions{dataDir: filepath.Join(dir, "data"), httpAddr: "127.0.0.1:0", temporalAddr: "127.0.0.1:0",
 			policiesDir: policyDir, registers: &pop.Registers, noSampleAgencies: true}, a)
+		syscall.Umask(umask)
 		if err != nil {
 			_ = os.RemoveAll(dir)
 			return simulations.System{}, nil, fmt.Errorf("full engine: %w", err)
@@ -238,7 +272,7 @@ func fullStack(g *globals) simulations.Stack {
 		w := ingest.NewWriter(st.brokers, events.Topic)
 		pub := events.NewPublisher(w, st.keySecret)
 		sys := simulations.System{
-			API: st.api, Publish: pub.Publish, TimeScale: timeScale, Log: log,
+			API: st.api, Publish: pub.Publish, TimeScale: timeScale, Log: log, Failed: a.fail,
 			Token: func(sub, role string) (string, error) { return st.signer.Sign(sub, []string{role}, 24*time.Hour) },
 		}
 		stop := func() {
