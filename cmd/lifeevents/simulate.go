@@ -24,9 +24,9 @@ import (
 
 // simulateFlags are the flags the simulate commands share.
 type simulateFlags struct {
-	out     string
-	force   bool
-	seed    string
+	out         string
+	force       bool
+	seed        string
 	workers     int
 	quiet       bool
 	registers   string
