@@ -445,7 +445,7 @@ func (f *full) later(ctx context.Context, wg *sync.WaitGroup, sem chan struct{},
 			case !notYet:
 				return
 			case time.Now().After(until):
-				f.fail(fmt.Errorf("full engine: the system has not made a proposal that candidate resolution made (%s) by its deadline", what))
+				f.fail(fmt.Errorf("full engine: the system has not made, or not answered on, a proposal that candidate resolution made (%s) by its deadline", what))
 				return
 			}
 			// Back off: a system far behind the clock has thousands of
@@ -472,12 +472,23 @@ func (f *full) answer(ctx context.Context, o Outcome, id string) (notYet bool, e
 	switch {
 	case err == nil, errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
 		return false, nil
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound, transient(err):
 		return true, nil
 	case ctx.Err() != nil:
 		return false, nil
 	}
 	return false, fmt.Errorf("decision of %s on %s: %w", o.CitizenID, o.Service, err)
+}
+
+// transient is an answer worth asking again: an overloaded system that
+// did not answer in time or answered 5xx. A decision asked again after it
+// took effect is refused as no longer pending, which is its outcome.
+func transient(err error) bool {
+	var apiErr *apiclient.Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Status >= 500
+	}
+	return err != nil
 }
 
 // withdraw takes back the citizen's consent to the service while the
@@ -492,7 +503,7 @@ func (f *full) withdraw(ctx context.Context, o Outcome, id string) (notYet bool,
 	var p proposals.Proposal
 	if _, err := c.Do(ctx, http.MethodGet, "/api/v1/me/proposals/"+id, "", nil, &p); err != nil {
 		var apiErr *apiclient.Error
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound || transient(err) {
 			return true, nil
 		}
 		return false, fmt.Errorf("withdrawal of %s: %w", o.CitizenID, err)
@@ -568,8 +579,14 @@ func (f *full) agency(ctx context.Context, recipient string) {
 				if !sleepUntil(ctx, f.wall(bk.Done)) {
 					return
 				}
-				_, err := c.Do(ctx, http.MethodPost, "/api/v1/agency/submissions/"+id+"/result", "application/json",
-					map[string]string{"status": status, "note": "simulation"}, nil)
+				var err error
+				for try, wait := 0, time.Second; try < 6; try, wait = try+1, 2*wait {
+					_, err = c.Do(ctx, http.MethodPost, "/api/v1/agency/submissions/"+id+"/result", "application/json",
+						map[string]string{"status": status, "note": "simulation"}, nil)
+					if !transient(err) || !sleepUntil(ctx, time.Now().Add(wait)) {
+						break
+					}
+				}
 				var apiErr *apiclient.Error
 				if err != nil && ctx.Err() == nil && !(errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict) {
 					f.fail(fmt.Errorf("agency %s result: %w", recipient, err))
