@@ -48,7 +48,7 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'Authorize' -benchtime 5000x -count 3 -timeout 30m ./consent
 	$(GO) test -run '^$$' -bench 'Journey' -benchtime 1x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench 'WhatIf' -benchtime 1x -timeout 30m ./simulations
-	$(GO) test -run '^$$' -bench 'FullEngine' -benchtime 1x -timeout 30m ./internal/benchmarks
+	$(GO) test -run '^$$' -bench 'FullEngine|TemporalStore' -benchtime 1x -timeout 30m ./internal/benchmarks
 
 lint: ## go vet, gofmt, workflowcheck, the stock OPA tools on the policies (check --strict, test, fmt), govulncheck where its database is reachable
 	$(GO) vet $(PKGS)

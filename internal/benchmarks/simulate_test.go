@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/lifeevents/lifeevents/internal/devtemporal"
+	"github.com/lifeevents/lifeevents/internal/pgtest"
 )
 
 // BenchmarkFullEngine runs a scenario through the full engine
@@ -116,4 +120,74 @@ func BenchmarkFullEngine(b *testing.B) {
 			b.ReportMetric(rate/treeRate, "ratio-vs-bare")
 		}
 	})
+}
+
+// BenchmarkTemporalStore measures the bare journey tree on the embedded
+// server with its state in SQLite (one history shard, as dev mode runs)
+// and in Postgres (the private server's kind, one and four shards), in the
+// same run: which store should dev mode keep.
+func BenchmarkTemporalStore(b *testing.B) {
+	ctx := context.Background()
+	pg := func(b *testing.B, shards int32) *devtemporal.Postgres {
+		main, vis := parsePG(b, pgtest.URL(b)), parsePG(b, pgtest.URL(b))
+		main.Visibility, main.Shards = vis.Database, shards
+		return main
+	}
+	for _, c := range []struct {
+		name  string
+		store func(b *testing.B) devtemporal.Options
+	}{
+		{"sqlite-1-shard", func(b *testing.B) devtemporal.Options {
+			return devtemporal.Options{DatabaseFile: filepath.Join(b.TempDir(), "temporal.db")}
+		}},
+		{"postgres-1-shard", func(b *testing.B) devtemporal.Options { return devtemporal.Options{Postgres: pg(b, 1)} }},
+		{"postgres-4-shards", func(b *testing.B) devtemporal.Options { return devtemporal.Options{Postgres: pg(b, 4)} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			srv, err := devtemporal.Start(c.store(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer srv.Stop()
+			tc, err := client.Dial(client.Options{HostPort: srv.HostPort(), Namespace: "default", Logger: quietLogger()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tc.Close()
+			bw := worker.New(tc, "bare", worker.Options{})
+			bw.RegisterWorkflow(bareParent)
+			bw.RegisterWorkflow(bareChild)
+			bw.RegisterActivity(bareStep)
+			if err := bw.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer bw.Stop()
+			run := runSeq.Add(1)
+			m := drive(b, 200, 16, 0, func(i int) error {
+				id := fmt.Sprintf("ts-%d-%d", run, i)
+				bareVisible.Store(id, make(chan struct{}))
+				_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bare"}, bareParent, id)
+				return err
+			}, func(i int) error {
+				ch, _ := bareVisible.Load(fmt.Sprintf("ts-%d-%d", run, i))
+				select {
+				case <-ch.(chan struct{}):
+					return nil
+				case <-time.After(2 * time.Minute):
+					return fmt.Errorf("bare tree %d not done after two minutes", i)
+				}
+			})
+			report(b, m, "trees/s")
+		})
+	}
+}
+
+// parsePG reads a database URL into the embedded server's Postgres settings.
+func parsePG(b *testing.B, raw string) *devtemporal.Postgres {
+	u, err := url.Parse(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	return &devtemporal.Postgres{Addr: u.Host, User: u.User.Username(), Password: pw, Database: strings.TrimPrefix(u.Path, "/")}
 }
