@@ -2,6 +2,7 @@ package simulations
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"encoding/csv"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -180,15 +182,8 @@ func Compare(a, b *Result) Comparison {
 		c.Flips = append(c.Flips, Flip{EventID: k.event, CitizenID: k.citizen, Service: k.service, A: x.outcome, B: y.outcome,
 			Reason: "a: " + x.why + "; b: " + y.why})
 	}
-	sort.Slice(c.Flips, func(i, j int) bool {
-		x, y := c.Flips[i], c.Flips[j]
-		if x.EventID != y.EventID {
-			return x.EventID < y.EventID
-		}
-		if x.CitizenID != y.CitizenID {
-			return x.CitizenID < y.CitizenID
-		}
-		return x.Service < y.Service
+	slices.SortFunc(c.Flips, func(x, y Flip) int {
+		return cmp.Or(strings.Compare(x.EventID, y.EventID), strings.Compare(x.CitizenID, y.CitizenID), strings.Compare(x.Service, y.Service))
 	})
 	c.FlipCount = len(c.Flips)
 	return c

@@ -230,15 +230,9 @@ func (r *Result) Summarize() Summary {
 		k.Count = n
 		s.Transfers = append(s.Transfers, k)
 	}
-	sort.Slice(s.Transfers, func(i, j int) bool {
-		a, b := s.Transfers[i], s.Transfers[j]
-		if a.Recipient != b.Recipient {
-			return a.Recipient < b.Recipient
-		}
-		if a.Service != b.Service {
-			return a.Service < b.Service
-		}
-		return a.Fields < b.Fields
+	slices.SortFunc(s.Transfers, func(a, b TransferCount) int {
+		return cmp.Or(strings.Compare(a.Recipient, b.Recipient), strings.Compare(a.Service, b.Service),
+			strings.Compare(a.Basis, b.Basis), strings.Compare(a.Fields, b.Fields))
 	})
 	for _, w := range weeks {
 		s.Weeks = append(s.Weeks, *w)

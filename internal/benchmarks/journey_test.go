@@ -112,6 +112,37 @@ func bareChild(ctx workflow.Context) error {
 
 var bareVisible sync.Map // id → chan struct{}, closed at the last parent step
 
+// bareWorker runs the bare tree's worker on c; the caller stops it.
+func bareWorker(b *testing.B, c client.Client) (stop func()) {
+	w := worker.New(c, "bare", worker.Options{})
+	w.RegisterWorkflow(bareParent)
+	w.RegisterWorkflow(bareChild)
+	w.RegisterActivity(bareStep)
+	if err := w.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return w.Stop
+}
+
+// bareTrees starts the i-th bare tree (id prefix-i) and waits, at most
+// limit, until it is as far as a journey whose proposals are visible.
+func bareTrees(c client.Client, prefix string, limit time.Duration) (start, visible func(i int) error) {
+	return func(i int) error {
+			id := fmt.Sprintf("%s-%d", prefix, i)
+			bareVisible.Store(id, make(chan struct{}))
+			_, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: "bare"}, bareParent, id)
+			return err
+		}, func(i int) error {
+			ch, _ := bareVisible.Load(fmt.Sprintf("%s-%d", prefix, i))
+			select {
+			case <-ch.(chan struct{}):
+				return nil
+			case <-time.After(limit):
+				return fmt.Errorf("bare tree %s-%d not done after %s", prefix, i, limit)
+			}
+		}
+}
+
 func bareStep(_ context.Context, id string, i int) error {
 	if i == 6 {
 		if ch, ok := bareVisible.Load(id); ok {
@@ -184,14 +215,7 @@ func BenchmarkJourney(b *testing.B) {
 	db := pgtest.New(b)
 	citizens(b, db, 20_000)
 	journeyWorker(b, s.c, db)
-	bw := worker.New(s.c, "bare", worker.Options{})
-	bw.RegisterWorkflow(bareParent)
-	bw.RegisterWorkflow(bareChild)
-	bw.RegisterActivity(bareStep)
-	if err := bw.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer bw.Stop()
+	defer bareWorker(b, s.c)()
 	starter := workflows.Starter{Client: s.c}
 	run := runSeq.Add(1)
 	seq := 0
@@ -210,20 +234,7 @@ func BenchmarkJourney(b *testing.B) {
 			}
 	}
 	bareStart := func(prefix string) (func(int) error, func(int) error) {
-		return func(i int) error {
-				id := fmt.Sprintf("%s-%d-%d", prefix, run, i)
-				bareVisible.Store(id, make(chan struct{}))
-				_, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bare"}, bareParent, id)
-				return err
-			}, func(i int) error {
-				ch, _ := bareVisible.Load(fmt.Sprintf("%s-%d-%d", prefix, run, i))
-				select {
-				case <-ch.(chan struct{}):
-					return nil
-				case <-time.After(time.Minute):
-					return fmt.Errorf("bare tree %d not done after a minute", i)
-				}
-			}
+		return bareTrees(s.c, fmt.Sprintf("%s-%d", prefix, run), time.Minute)
 	}
 	const n = 200 // journeys per measurement; run with -benchtime 1x
 	var journeyRate float64

@@ -1,7 +1,6 @@
 package benchmarks
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeevents/lifeevents/internal/devtemporal"
 	"github.com/lifeevents/lifeevents/internal/pgtest"
@@ -29,7 +27,6 @@ import (
 // LIFEEVENTS_BENCH_MONTH=1 runs one month of the sample district instead,
 // and LIFEEVENTS_BENCH_SCALE sets the calendar. Run with -benchtime 1x.
 func BenchmarkFullEngine(b *testing.B) {
-	ctx := context.Background()
 	dir := b.TempDir()
 	for p := dir; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
 		_ = os.Chmod(p, 0o755) // the private Postgres's account passes through
@@ -63,29 +60,9 @@ func BenchmarkFullEngine(b *testing.B) {
 	var treeRate float64
 	b.Run("bare-tree", func(b *testing.B) {
 		s := newStack(b)
-		bw := worker.New(s.c, "bare", worker.Options{})
-		bw.RegisterWorkflow(bareParent)
-		bw.RegisterWorkflow(bareChild)
-		bw.RegisterActivity(bareStep)
-		if err := bw.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer bw.Stop()
-		run := runSeq.Add(1)
-		m := drive(b, 200, 16, 0, func(i int) error {
-			id := fmt.Sprintf("fm-%d-%d", run, i)
-			bareVisible.Store(id, make(chan struct{}))
-			_, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bare"}, bareParent, id)
-			return err
-		}, func(i int) error {
-			ch, _ := bareVisible.Load(fmt.Sprintf("fm-%d-%d", run, i))
-			select {
-			case <-ch.(chan struct{}):
-				return nil
-			case <-time.After(time.Minute):
-				return fmt.Errorf("bare tree %d not done after a minute", i)
-			}
-		})
+		defer bareWorker(b, s.c)()
+		start, visible := bareTrees(s.c, fmt.Sprintf("fm-%d", runSeq.Add(1)), time.Minute)
+		m := drive(b, 200, 16, 0, start, visible)
 		treeRate = float64(len(m.lat)) / m.total.Seconds()
 		b.ReportMetric(treeRate, "trees/s")
 	})
@@ -127,7 +104,6 @@ func BenchmarkFullEngine(b *testing.B) {
 // and in Postgres (the private server's kind, one and four shards), in the
 // same run: which store should dev mode keep.
 func BenchmarkTemporalStore(b *testing.B) {
-	ctx := context.Background()
 	pg := func(b *testing.B, shards int32) *devtemporal.Postgres {
 		main, vis := parsePG(b, pgtest.URL(b)), parsePG(b, pgtest.URL(b))
 		main.Visibility, main.Shards = vis.Database, shards
@@ -154,29 +130,9 @@ func BenchmarkTemporalStore(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer tc.Close()
-			bw := worker.New(tc, "bare", worker.Options{})
-			bw.RegisterWorkflow(bareParent)
-			bw.RegisterWorkflow(bareChild)
-			bw.RegisterActivity(bareStep)
-			if err := bw.Start(); err != nil {
-				b.Fatal(err)
-			}
-			defer bw.Stop()
-			run := runSeq.Add(1)
-			m := drive(b, 200, 16, 0, func(i int) error {
-				id := fmt.Sprintf("ts-%d-%d", run, i)
-				bareVisible.Store(id, make(chan struct{}))
-				_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "bare"}, bareParent, id)
-				return err
-			}, func(i int) error {
-				ch, _ := bareVisible.Load(fmt.Sprintf("ts-%d-%d", run, i))
-				select {
-				case <-ch.(chan struct{}):
-					return nil
-				case <-time.After(2 * time.Minute):
-					return fmt.Errorf("bare tree %d not done after two minutes", i)
-				}
-			})
+			defer bareWorker(b, tc)()
+			start, visible := bareTrees(tc, fmt.Sprintf("ts-%d", runSeq.Add(1)), 2*time.Minute)
+			m := drive(b, 200, 16, 0, start, visible)
 			report(b, m, "trees/s")
 		})
 	}
