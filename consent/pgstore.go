@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lifeevents/lifeevents/inbox"
 	"github.com/lifeevents/lifeevents/policies"
 )
 
@@ -185,7 +186,7 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 		}
 		if r.Kind == KindObjection {
 			var err error
-			withdrawn, err = withdrawProposals(ctx, tx, citizenID, "", "", "Sie haben proaktiven Angeboten widersprochen.")
+			withdrawn, err = withdrawProposals(ctx, tx, citizenID, "", "", "objection")
 			return err
 		}
 		return nil
@@ -357,9 +358,9 @@ func (s *Store) Withdraw(ctx context.Context, citizenID, id, method string) (Con
 		}
 		switch c.Kind {
 		case KindProposal, KindStanding:
-			withdrawn, err = withdrawProposals(ctx, tx, citizenID, c.Purpose, c.Recipient, "Sie haben Ihre Einwilligung widerrufen.")
+			withdrawn, err = withdrawProposals(ctx, tx, citizenID, c.Purpose, c.Recipient, "consent")
 		case KindOffers:
-			withdrawn, err = withdrawProposals(ctx, tx, citizenID, "", "", "Sie haben Ihre Einwilligung in proaktive Angebote widerrufen.")
+			withdrawn, err = withdrawProposals(ctx, tx, citizenID, "", "", "offers")
 		}
 		return err
 	})
@@ -389,11 +390,9 @@ func withdrawProposals(ctx context.Context, tx pgx.Tx, citizenID, service, recip
 		return nil, err
 	}
 	for _, w := range out {
-		h := sha256.Sum256([]byte(w.ProposalID + "\x00withdrawn"))
-		if _, err := tx.Exec(ctx, `INSERT INTO messages (id, citizen_id, kind, proposal_id, subject, body)
-			VALUES ($1, $2, 'withdrawn', $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-			"m-"+hex.EncodeToString(h[:12]), citizenID, w.ProposalID, "Vorschlag zurückgezogen",
-			why+" Der Vorschlag ("+w.Service+") wird nicht weiter verfolgt und keine Daten werden übermittelt."); err != nil {
+		if err := inbox.SendTx(ctx, tx, inbox.Message{ID: inbox.ID(w.ProposalID, "withdrawn", why), CitizenID: citizenID,
+			Kind: inbox.KindWithdrawn, ProposalID: w.ProposalID, Key: "withdrawn." + why,
+			Args: map[string]string{"service": w.Service}}); err != nil {
 			return nil, err
 		}
 	}

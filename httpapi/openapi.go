@@ -12,7 +12,7 @@ import (
 func (s *Server) OpenAPI() map[string]any {
 	paths := map[string]map[string]any{}
 	for _, rt := range s.routes {
-		if rt.Method == "" || rt.Path == "/{$}" || strings.HasPrefix(rt.Path, "/portal/") {
+		if rt.Method == "" || rt.Page {
 			continue // the catch-all and the portal's pages are not API
 		}
 		op := map[string]any{

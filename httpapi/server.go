@@ -22,8 +22,19 @@ import (
 
 	"github.com/lifeevents/lifeevents/auth"
 	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/proposals"
 )
+
+// Portal is the citizen portal's pages (package portal), served beside
+// the API with the same headers.
+type Portal interface {
+	http.Handler
+	Routes() []portal.Route
+	// FormActions are origins besides our own a form may lead to (the
+	// identity provider, where logging out continues).
+	FormActions() []string
+}
 
 // TokenVerifier checks bearer tokens.
 type TokenVerifier interface {
@@ -72,6 +83,11 @@ type Deps struct {
 	Checks  []Check
 	Metrics *prometheus.Registry
 	Log     *slog.Logger
+	// Portal is optional: without it, the binary serves the API alone.
+	Portal Portal
+	// DevIdP is dev mode's built-in identity provider, served under
+	// /dev/idp/; never set in production.
+	DevIdP http.Handler
 }
 
 // Server is the HTTP handler of the whole API.
@@ -79,6 +95,7 @@ type Server struct {
 	deps     Deps
 	mux      *http.ServeMux
 	routes   []Route
+	csp      string
 	requests *prometheus.HistogramVec
 	// checking admits one bundle check at a time.
 	checking chan struct{}
@@ -100,6 +117,9 @@ const (
 	// AnyRole is any valid token (unknown API paths: 404 only to callers
 	// who identified themselves).
 	AnyRole Role = "any"
+	// Session routes are the portal's pages for a logged-in citizen: a
+	// session cookie, never a bearer token (the portal checks it).
+	Session Role = "session"
 )
 
 // Allows reports whether a principal holds the role.
@@ -129,6 +149,8 @@ type Route struct {
 	Summary      string
 	// Personal routes answer with a citizen's data: never cached.
 	Personal bool
+	// Page routes are the portal's, not the API's.
+	Page bool
 }
 
 // Routes lists every route the server serves, in registration order.
@@ -136,7 +158,7 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // New builds the handler and registers its metrics.
 func New(d Deps) *Server {
-	s := &Server{deps: d, mux: http.NewServeMux(), checking: make(chan struct{}, 1)}
+	s := &Server{deps: d, mux: http.NewServeMux(), checking: make(chan struct{}, 1), csp: contentSecurityPolicy(nil)}
 	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "lifeevents_http_request_seconds", Help: "API requests by route and status code.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
@@ -147,8 +169,20 @@ func New(d Deps) *Server {
 	s.public("GET /readyz", "readiness of Temporal, Kafka, Postgres, worker and consumer", s.readyz)
 	metrics := promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})
 	s.public("GET /metrics", "Prometheus metrics", metrics.ServeHTTP)
-	s.public("GET /{$}", "the citizen portal", portal)
-	s.public("GET /portal/{file}", "the citizen portal's script and style", portalAsset)
+	if d.Portal != nil {
+		s.csp = contentSecurityPolicy(d.Portal.FormActions())
+		for _, rt := range d.Portal.Routes() {
+			role := Public
+			if rt.Citizen {
+				role = Session
+			}
+			// The portal checks its own path ids and sessions.
+			s.register(Route{Role: role, Summary: rt.Summary, Personal: rt.Citizen, Page: true}, rt.Method+" "+rt.Path, d.Portal.ServeHTTP)
+		}
+	}
+	if d.DevIdP != nil {
+		s.register(Route{Role: Public, Summary: "dev mode's identity provider", Page: true}, "/dev/idp/", d.DevIdP.ServeHTTP)
+	}
 	s.public("GET /api/v1/openapi.json", "this API's OpenAPI 3.1 description", s.openAPI)
 
 	s.route(Citizen, "GET /api/v1/me/proposals", "the caller's proposals", true, s.listMyProposals)
@@ -213,16 +247,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	s.mux.ServeHTTP(w, r)
 }
 
-// contentSecurityPolicy allows the portal its own script and style and
-// nothing inline; JSON answers need nothing at all.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+// contentSecurityPolicy allows the portal its own style sheets and fonts
+// (KERN UX draws its icons as data: images) and nothing inline, no script
+// at all; forms may lead to this origin and to the identity provider's
+// (logging out continues there). JSON answers need nothing.
+func contentSecurityPolicy(formActions []string) string {
+	actions := "'self'"
+	for _, o := range formActions {
+		actions += " " + o
+	}
+	return "default-src 'none'; script-src 'none'; style-src 'self'; font-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+		"base-uri 'none'; form-action " + actions + "; frame-ancestors 'none'"
+}
 
 func (s *Server) public(pattern, summary string, h http.HandlerFunc) {
 	s.register(Route{Role: Public, Summary: summary}, pattern, h)
@@ -262,7 +304,7 @@ func (s *Server) register(rt Route, pattern string, h http.HandlerFunc) {
 		if rt.Personal || rt.Role != Public {
 			sw.Header().Set("Cache-Control", "no-store")
 		}
-		if id, bad := badWildcard(r, wildcards); bad && rt.Role == Public {
+		if id, bad := badWildcard(r, wildcards); bad && rt.Role == Public && !rt.Page {
 			writeError(sw, http.StatusNotFound, "not_found", "no such "+id)
 		} else {
 			h(sw, r)

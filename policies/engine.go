@@ -25,6 +25,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/lifeevents/lifeevents/texts"
 )
 
 // Bundle is a policy bundle: Rego modules and data, the catalog among them.
@@ -506,4 +508,18 @@ func strings_(v any) []string {
 		}
 	}
 	return out
+}
+
+// ServiceName names a service in lang from the active catalog, in German
+// where the catalog has no name in lang; "" for a service it does not
+// hold.
+func (e *Engine) ServiceName(lang texts.Lang, id string) string {
+	s, ok := e.Catalog()[id]
+	if !ok {
+		return ""
+	}
+	if n := s.Name[string(lang)]; n != "" {
+		return n
+	}
+	return s.Name[string(texts.German)]
 }

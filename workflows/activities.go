@@ -141,9 +141,8 @@ func (a *Activities) CreateProposal(ctx context.Context, c Candidate) (string, e
 	}
 	err = a.Inbox.Send(ctx, inbox.Message{
 		ID: inbox.ID(id, "proposed"), CitizenID: c.CitizenID, Kind: inbox.KindProposal, ProposalID: id,
-		Subject: "Neuer Vorschlag: " + c.ServiceName,
-		Body: fmt.Sprintf("Wir können %s für Sie beantragen: %s. Empfänger: %s. Bitte entscheiden Sie bis %s.",
-			c.ServiceName, c.Purpose, c.Recipient.Name, deadline.Format("02.01.2006")),
+		Key: "proposed", Args: map[string]string{"service": c.Service, "serviceName": c.ServiceName,
+			"recipient": c.Recipient.Name, "deadline": deadline.Format(time.RFC3339)},
 	})
 	if err != nil {
 		return "", err
@@ -157,15 +156,12 @@ func (a *Activities) SendNotice(ctx context.Context, n Notice) error {
 	if n.OffersNotAllowed {
 		return a.Inbox.Send(ctx, inbox.Message{
 			ID: inbox.ID(n.LifeEventID, n.CitizenID, "offers"), CitizenID: n.CitizenID, Kind: inbox.KindOffersNotAllowed,
-			Subject: "Es gibt Leistungen, die wir Ihnen vorschlagen könnten",
-			Body: "Nach Ihrer Meldung kämen Leistungen für Sie in Frage. Sie haben proaktive Angebote nicht erlaubt, " +
-				"darum schlagen wir nichts vor. Unter „Einwilligungen“ im Portal können Sie sie jederzeit erlauben.",
+			Key: "offers_not_allowed",
 		})
 	}
 	return a.Inbox.Send(ctx, inbox.Message{
 		ID: inbox.ID(n.LifeEventID, n.Service, n.CitizenID, "unknown"), CitizenID: n.CitizenID, Kind: inbox.KindEligibilityUnknown,
-		Subject: n.ServiceName + ": bitte selbst beantragen",
-		Body: fmt.Sprintf("Für %s fehlen uns Angaben (%s), darum können wir es Ihnen nicht vorschlagen. "+
-			"Sie können den Antrag direkt bei %s stellen.", n.ServiceName, strings.Join(n.Missing, ", "), n.Recipient),
+		Key: "eligibility_unknown", Args: map[string]string{"service": n.Service, "serviceName": n.ServiceName,
+			"recipient": n.Recipient, "missing": strings.Join(n.Missing, ",")},
 	})
 }

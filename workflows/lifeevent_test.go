@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"github.com/lifeevents/lifeevents/texts"
 	"os"
 	"slices"
 	"sort"
@@ -297,8 +298,9 @@ func TestMissingDataGetsNoticeNotSilence(t *testing.T) {
 	var notices []string
 	for _, m := range f.messages {
 		if m.CitizenID == "c-7777" && m.Kind == inbox.KindEligibilityUnknown {
+			m = m.Render(catalog(t), texts.German, nil)
 			notices = append(notices, m.Subject)
-			if !strings.Contains(m.Body, "name") || !strings.Contains(m.Body, "direkt bei") {
+			if !strings.Contains(m.Body, "Name") || !strings.Contains(m.Body, "direkt bei") {
 				t.Fatalf("notice does not say what is missing and where to apply: %s", m.Body)
 			}
 		}
@@ -367,4 +369,13 @@ func TestSecondMoveSupersedesTheFirst(t *testing.T) {
 	if !signalled {
 		t.Fatal("the earlier move's journey was not asked to withdraw")
 	}
+}
+
+func catalog(t *testing.T) *texts.Catalog {
+	t.Helper()
+	c, err := texts.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

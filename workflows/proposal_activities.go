@@ -118,25 +118,21 @@ func (a *Activities) AutoApply(ctx context.Context, c Candidate) (bool, error) {
 func (a *Activities) Remind(ctx context.Context, c Candidate) error {
 	id := proposalID(c)
 	return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, "reminder"), CitizenID: c.CitizenID, Kind: "reminder", ProposalID: id,
-		Subject: "Erinnerung: " + c.ServiceName,
-		Body:    "Ihr Vorschlag „" + c.ServiceName + "“ wartet noch auf Ihre Entscheidung; bald läuft die Frist ab."})
+		Key: "reminder", Args: serviceArgs(c)})
 }
 
 // Escalate tells the citizen (and the logs) that an agency is late.
 func (a *Activities) Escalate(ctx context.Context, c Candidate) error {
 	id := proposalID(c)
 	return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, "escalated"), CitizenID: c.CitizenID, Kind: "escalation", ProposalID: id,
-		Subject: c.ServiceName + ": die Behörde hat noch nicht geantwortet",
-		Body:    c.Recipient.Name + " hat Ihren Antrag noch nicht beschieden. Wir haben nachgefragt und melden uns, sobald eine Antwort da ist."})
+		Key: "escalated", Args: serviceArgs(c)})
 }
 
-var statusText = map[proposals.Status]string{
-	proposals.StatusDeclined:  "Sie haben den Vorschlag abgelehnt. Es werden keine Daten übermittelt.",
-	proposals.StatusExpired:   "Die Frist ist abgelaufen. Es werden keine Daten übermittelt; Sie können den Antrag weiterhin selbst stellen.",
-	proposals.StatusWithdrawn: "Der Vorschlag wurde zurückgezogen. Es werden keine Daten übermittelt.",
-	proposals.StatusGranted:   "Ihr Antrag wurde bewilligt.",
-	proposals.StatusRejected:  "Ihr Antrag wurde abgelehnt.",
-	proposals.StatusFailed:    "Ihr Antrag konnte nicht abgeschlossen werden.",
+// serviceArgs are what every message about a proposal may mention; the
+// texts themselves are the catalogs' (package texts), in the reader's
+// language.
+func serviceArgs(c Candidate) map[string]string {
+	return map[string]string{"service": c.Service, "serviceName": c.ServiceName, "recipient": c.Recipient.Name}
 }
 
 // SetStatus records the proposal's new status and tells the citizen.
@@ -145,20 +141,18 @@ func (a *Activities) SetStatus(ctx context.Context, ch StatusChange) error {
 	if _, err := a.Statuses.SetStatus(ctx, id, ch.Status, ch.Reason); err != nil {
 		return err
 	}
-	body := statusText[ch.Status]
+	key, args := "status."+string(ch.Status), serviceArgs(ch.Candidate)
 	switch ch.Reason {
-	case "sibling_accepted":
-		body = "Der andere Elternteil hat " + ch.Candidate.ServiceName + " bereits beantragt; diese Leistung erhält nur ein Elternteil."
-	case "superseded":
-		body = "Eine neuere Meldung hat diesen Vorschlag ersetzt."
+	case "sibling_accepted", "superseded":
+		key = "status." + ch.Reason
 	case "":
 	default:
 		if ch.Status == proposals.StatusRejected || ch.Status == proposals.StatusFailed {
-			body += " (" + ch.Reason + ")"
+			args["reason"] = ch.Reason
 		}
 	}
 	return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, string(ch.Status)), CitizenID: ch.Candidate.CitizenID, Kind: "status",
-		ProposalID: id, Subject: ch.Candidate.ServiceName + ": " + string(ch.Status), Body: body})
+		ProposalID: id, Key: key, Args: args})
 }
 
 // ClaimExclusive claims an exclusive service for this proposal.
@@ -193,8 +187,7 @@ func (a *Activities) Accept(ctx context.Context, r AcceptRequest) error {
 	}
 	if r.Automatic {
 		return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, "auto"), CitizenID: c.CitizenID, Kind: "automatic", ProposalID: id,
-			Subject: c.ServiceName + " automatisch beantragt",
-			Body:    "Auf Grund Ihrer dauerhaften Einwilligung haben wir " + c.ServiceName + " für Sie beantragt. Sie können die Einwilligung jederzeit widerrufen."})
+			Key: "automatic", Args: serviceArgs(c)})
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func (r run) messageKinds(citizen string) string {
 	var kinds []string
 	for _, m := range r.f.messages {
 		if m.CitizenID == citizen {
-			kinds = append(kinds, m.Kind+":"+strings.TrimPrefix(m.Subject, "child_benefit: "))
+			kinds = append(kinds, m.Kind+":"+strings.TrimPrefix(m.Key, "status."))
 		}
 	}
 	return strings.Join(sortStrings(kinds), ",")

@@ -30,6 +30,7 @@ import (
 	"github.com/lifeevents/lifeevents/ingest"
 	"github.com/lifeevents/lifeevents/intake"
 	"github.com/lifeevents/lifeevents/policies"
+	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/proposals"
 	"github.com/lifeevents/lifeevents/registries"
 	"github.com/lifeevents/lifeevents/workflows"
@@ -330,9 +331,16 @@ func (a *app) startIngest(ctx context.Context, brokers []string) {
 
 // serveHTTP serves the API on an already bound listener. keySecret hashes
 // citizen ids into the Kafka keys of posted applications.
-func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecret []byte) {
+// The portal and the dev identity provider are optional (nil: none).
+func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecret []byte, p *portal.Portal, idp http.Handler) {
 	log := a.log.With("component", "http")
+	var web httpapi.Portal
+	if p != nil {
+		web = p
+	}
 	h := httpapi.New(httpapi.Deps{
+		Portal:          web,
+		DevIdP:          idp,
 		Verifier:        verifier,
 		Proposals:       proposals.NewPGStore(a.pool),
 		Events:          events.NewPGStatusLog(a.pool),

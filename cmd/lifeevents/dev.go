@@ -232,8 +232,13 @@ func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err erro
 		a.startSampleAgencies(time.Duration(float64(o.agencyDelay) * a.timeScale))
 	}
 	a.startIngest(ctx, brokers)
-	a.serveHTTP(l, verifier, keySecret)
-	return &devStack{dir: dir, api: "http://" + l.Addr().String(), brokers: brokers, signer: signer, keySecret: keySecret,
+	api := "http://" + l.Addr().String()
+	web, idp, err := a.devPortal(ctx, api)
+	if err != nil {
+		return nil, err
+	}
+	a.serveHTTP(l, verifier, keySecret, web, idp.Handler())
+	return &devStack{dir: dir, api: api, brokers: brokers, signer: signer, keySecret: keySecret,
 		temporal: ts.HostPort(), namespace: ts.Namespace(), dbURL: dbURL}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/lifeevents/lifeevents/auth"
 	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/httpapi"
+	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/postgres"
 )
 
@@ -156,6 +157,7 @@ func runProcess(ctx context.Context, g *globals, c *cluster, name string, start 
 func newServe(g *globals) *cobra.Command {
 	var c cluster
 	var addr string
+	var pc portal.Config
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP API and citizen portal (production)",
@@ -166,6 +168,11 @@ func newServe(g *globals) *cobra.Command {
 			}
 			if err := c.jwt.Validate(); err != nil {
 				return err
+			}
+			if pc.Issuer != "" {
+				if err := pc.WithDefaults().Validate(); err != nil {
+					return err
+				}
 			}
 			secret, err := decodeSecret(c.keySecret)
 			if err != nil {
@@ -184,13 +191,22 @@ func newServe(g *globals) *cobra.Command {
 				if err := c.connect(ctx, a, true); err != nil {
 					return err
 				}
-				a.serveHTTP(l, v, secret)
+				var web *portal.Portal
+				if pc.Issuer != "" {
+					if web, err = a.newPortal(pc); err != nil {
+						return err
+					}
+				} else {
+					a.log.Info("citizen portal off: LIFEEVENTS_OIDC_ISSUER is not set")
+				}
+				a.serveHTTP(l, v, secret, web, nil)
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "http-addr", "127.0.0.1:8080", "listen address")
 	bindEnv(cmd.Flags(), "http-addr", "LIFEEVENTS_HTTP_ADDR")
+	portalFlags(cmd.Flags(), &pc)
 	c.bindDatabase(cmd.Flags())
 	c.bindTemporal(cmd.Flags())
 	c.bindAuth(cmd.Flags())

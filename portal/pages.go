@@ -1,0 +1,453 @@
+package portal
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lifeevents/lifeevents/consent"
+	"github.com/lifeevents/lifeevents/inbox"
+	"github.com/lifeevents/lifeevents/proposals"
+)
+
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type postkorb struct {
+	Proposals []proposals.Proposal
+	Messages  []inbox.Message
+	Unread    map[string]bool
+}
+
+// home is the start page, or the Postkorb once logged in: proposals and
+// messages, newest first. Showing a message opens it (§9 OZG).
+func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *view) {
+	if v.Citizen == "" {
+		p.render(w, r, v, http.StatusOK, "start", "start.title", nil)
+		return
+	}
+	if v.level < p.cfg.ReadLevel {
+		p.renderError(w, r, http.StatusForbidden, "error.level_read")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	ctx := r.Context()
+	ps, err := p.d.Proposals.ListForCitizen(ctx, v.Citizen, "")
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	ms, err := p.d.Messages.ListForCitizen(ctx, v.Citizen)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].CreatedAt.After(ps[j].CreatedAt) })
+	data := postkorb{Proposals: ps, Unread: map[string]bool{}}
+	var unread []string
+	for _, m := range ms {
+		data.Messages = append(data.Messages, m.Render(p.d.Texts, v.Lang, p.d.Services.ServiceName))
+		if m.OpenedAt == nil {
+			data.Unread[m.ID] = true
+			unread = append(unread, m.ID)
+		}
+	}
+	p.render(w, r, v, http.StatusOK, "postkorb", "postkorb.title", data)
+	if len(unread) > 0 {
+		if _, err := p.d.Messages.MarkOpened(ctx, v.Citizen, unread); err != nil {
+			p.d.Log.WarnContext(ctx, "could not record opened messages", "error", err)
+		}
+	}
+}
+
+// ownProposal loads the caller's proposal; anyone else's is 404, the same
+// as one that does not exist.
+func (p *Portal) ownProposal(w http.ResponseWriter, r *http.Request, v *view) (proposals.Proposal, bool) {
+	pr, err := p.d.Proposals.GetForCitizen(r.Context(), v.Citizen, r.PathValue("id"))
+	if errors.Is(err, proposals.ErrNotFound) {
+		p.renderError(w, r, http.StatusNotFound, "error.not_found")
+		return pr, false
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return pr, false
+	}
+	return pr, true
+}
+
+type proposalPage struct {
+	P       proposals.Proposal
+	Pending bool
+	Level   bool
+}
+
+func (p *Portal) proposal(w http.ResponseWriter, r *http.Request, v *view) {
+	pr, ok := p.ownProposal(w, r, v)
+	if !ok {
+		return
+	}
+	p.render(w, r, v, http.StatusOK, "proposal", "proposal.title",
+		proposalPage{P: pr, Pending: pr.Status == proposals.StatusPending, Level: v.level >= p.cfg.ActLevel})
+}
+
+// check is the check-your-answers page before an acceptance.
+func (p *Portal) check(w http.ResponseWriter, r *http.Request, v *view) {
+	pr, ok := p.ownProposal(w, r, v)
+	if !ok {
+		return
+	}
+	if pr.Status != proposals.StatusPending {
+		p.renderError(w, r, http.StatusConflict, "error.not_pending")
+		return
+	}
+	p.render(w, r, v, http.StatusOK, "check", "check.title", proposalPage{P: pr, Pending: true, Level: v.level >= p.cfg.ActLevel})
+}
+
+func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	decision := r.PostFormValue("decision")
+	if decision != "accept" && decision != "decline" {
+		p.renderError(w, r, http.StatusBadRequest, "error.bad_request")
+		return
+	}
+	pr, ok := p.ownProposal(w, r, v)
+	if !ok {
+		return
+	}
+	if pr.Status != proposals.StatusPending {
+		// A second click on the same button, or a decision already made
+		// in another tab: nothing changes.
+		p.renderError(w, r, http.StatusConflict, "error.not_pending")
+		return
+	}
+	var err error
+	for attempt := 0; ; attempt++ {
+		_, err = p.d.Decisions.Decide(r.Context(), v.Citizen, pr.ID, decision)
+		// The proposal is stored a moment before its journey starts.
+		if !errors.Is(err, ErrNoProposal) || attempt == 30 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	switch {
+	case errors.Is(err, ErrNotPending):
+		p.renderError(w, r, http.StatusConflict, "error.not_pending")
+	case errors.Is(err, ErrNoProposal):
+		p.renderError(w, r, http.StatusConflict, "error.not_pending")
+	case err != nil:
+		p.internal(w, r, err)
+	default:
+		http.Redirect(w, r, "/proposals/"+pr.ID+"/done", http.StatusSeeOther)
+	}
+}
+
+// done confirms a decision with its reference and what happens next.
+func (p *Portal) done(w http.ResponseWriter, r *http.Request, v *view) {
+	pr, ok := p.ownProposal(w, r, v)
+	if !ok {
+		return
+	}
+	if pr.Status == proposals.StatusPending {
+		http.Redirect(w, r, "/proposals/"+pr.ID, http.StatusSeeOther)
+		return
+	}
+	p.render(w, r, v, http.StatusOK, "done", "done.title", proposalPage{P: pr})
+}
+
+type consentsPage struct {
+	Consents []consent.Consent
+	// Offerable are proposals whose service could be applied for
+	// automatically from now on (one per service and recipient).
+	Offerable []proposals.Proposal
+	Notice    string
+}
+
+func (p *Portal) consents(w http.ResponseWriter, r *http.Request, v *view) {
+	ctx := r.Context()
+	cs, err := p.d.Consents.List(ctx, v.Citizen)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	ps, err := p.d.Proposals.ListForCitizen(ctx, v.Citizen, "")
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	standing := map[string]bool{}
+	for _, c := range cs {
+		if c.Kind == consent.KindStanding && c.Status == consent.StatusActive {
+			standing[c.Purpose+"\x00"+c.Recipient] = true
+		}
+	}
+	data := consentsPage{Consents: cs}
+	seen := map[string]bool{}
+	for _, pr := range ps {
+		k := pr.Service + "\x00" + pr.Recipient.ID
+		if pr.Basis.Kind != "consent" || seen[k] || standing[k] {
+			continue
+		}
+		seen[k] = true
+		data.Offerable = append(data.Offerable, pr)
+	}
+	switch r.URL.Query().Get("done") {
+	case "withdrawn":
+		data.Notice = "consents.notice_withdrawn"
+	case "given":
+		data.Notice = "consents.notice_given"
+	}
+	p.render(w, r, v, http.StatusOK, "consents", "consents.title", data)
+}
+
+// giveConsent records a standing consent for the service of one of the
+// caller's proposals: its recipient and fields, for every later event.
+func (p *Portal) giveConsent(w http.ResponseWriter, r *http.Request, v *view) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	id := r.PostFormValue("proposal")
+	if !validID(id) {
+		p.renderError(w, r, http.StatusUnprocessableEntity, "error.choose_service")
+		return
+	}
+	pr, err := p.d.Proposals.GetForCitizen(r.Context(), v.Citizen, id)
+	if errors.Is(err, proposals.ErrNotFound) {
+		p.renderError(w, r, http.StatusNotFound, "error.not_found")
+		return
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	var fields []string
+	for _, f := range pr.Fields {
+		fields = append(fields, f.Name)
+	}
+	_, withdrawn, err := p.d.Consents.Give(r.Context(), v.Citizen, consent.Request{Kind: consent.KindStanding,
+		Purpose: pr.Service, Recipient: pr.Recipient.ID, Fields: fields, Method: "portal"})
+	if !p.consentDone(w, r, err, withdrawn) {
+		return
+	}
+	http.Redirect(w, r, "/consents?done=given", http.StatusSeeOther)
+}
+
+// consentDone answers a consent store's error with a page, or tells the
+// journeys of proposals the change took back.
+func (p *Portal) consentDone(w http.ResponseWriter, r *http.Request, err error, withdrawn []consent.Withdrawn) bool {
+	var inv *consent.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		p.renderError(w, r, http.StatusUnprocessableEntity, "error.consent_invalid")
+		return false
+	case errors.Is(err, consent.ErrNotFound):
+		p.renderError(w, r, http.StatusNotFound, "error.not_found")
+		return false
+	case errors.Is(err, consent.ErrAlreadyWithdrawn), errors.Is(err, consent.ErrExpired):
+		p.renderError(w, r, http.StatusConflict, "error.already_withdrawn")
+		return false
+	case err != nil:
+		p.internal(w, r, err)
+		return false
+	}
+	if len(withdrawn) > 0 {
+		if err := p.d.Decisions.ProposalsWithdrawn(r.Context(), withdrawn); err != nil {
+			// The read model shows them withdrawn and the journeys check
+			// consent again before any transfer.
+			p.d.Log.WarnContext(r.Context(), "could not tell journeys of withdrawn proposals", "count", len(withdrawn), "error", err)
+		}
+	}
+	return true
+}
+
+func (p *Portal) withdraw(w http.ResponseWriter, r *http.Request, v *view) {
+	_, withdrawn, err := p.d.Consents.Withdraw(r.Context(), v.Citizen, r.PathValue("id"), "portal")
+	if !p.consentDone(w, r, err, withdrawn) {
+		return
+	}
+	http.Redirect(w, r, "/consents?done=withdrawn", http.StatusSeeOther)
+}
+
+func (p *Portal) receipt(w http.ResponseWriter, r *http.Request, v *view) {
+	rc, err := p.d.Consents.Receipt(r.Context(), v.Citizen, r.PathValue("id"))
+	if !p.consentDone(w, r, err, nil) {
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="consent-`+rc.Consent.ID+`.json"`)
+	writeJSON(w, rc)
+}
+
+type transfersPage struct {
+	Transfers  []consent.Record
+	Recipients []string
+	Recipient  string
+	From, To   string
+	Invalid    bool
+}
+
+// transfers is the transparency log, filtered by recipient and period.
+func (p *Portal) transfers(w http.ResponseWriter, r *http.Request, v *view) {
+	all, err := p.d.Consents.Transfers(r.Context(), v.Citizen)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	data := transfersPage{Recipient: q.Get("recipient"), From: q.Get("from"), To: q.Get("to")}
+	from, errFrom := parseDay(data.From)
+	to, errTo := parseDay(data.To)
+	code := http.StatusOK
+	if errFrom != nil || errTo != nil {
+		data.Invalid, code = true, http.StatusUnprocessableEntity
+	}
+	seen := map[string]bool{}
+	for _, t := range all {
+		if !seen[t.Recipient] {
+			seen[t.Recipient] = true
+			data.Recipients = append(data.Recipients, t.Recipient)
+		}
+		if data.Recipient != "" && t.Recipient != data.Recipient {
+			continue
+		}
+		if !from.IsZero() && t.At.Before(from) || !to.IsZero() && !t.At.Before(to.AddDate(0, 0, 1)) {
+			continue
+		}
+		data.Transfers = append(data.Transfers, t)
+	}
+	slices.Sort(data.Recipients)
+	p.render(w, r, v, code, "transfers", "transfers.title", data)
+}
+
+func parseDay(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.ParseInLocation("2006-01-02", s, berlin())
+}
+
+type dataPage struct {
+	Proposals, Consents, Transfers, Messages int
+	OffersAllowed, OptIn                     bool
+	Notice                                   string
+}
+
+// data shows what is held and the switch for proactive offers.
+func (p *Portal) data(w http.ResponseWriter, r *http.Request, v *view) {
+	ex, err := p.collect(r, v.Citizen)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	allowed, err := p.d.Consents.OffersAllowed(r.Context(), v.Citizen, p.cfg.OffersOptIn)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	d := dataPage{Proposals: len(ex.Proposals), Consents: len(ex.Consents), Transfers: len(ex.Transfers),
+		Messages: len(ex.Messages), OffersAllowed: allowed, OptIn: p.cfg.OffersOptIn}
+	if r.URL.Query().Get("done") == "offers" {
+		d.Notice = "data.notice_saved"
+	}
+	p.render(w, r, v, http.StatusOK, "data", "data.title", d)
+}
+
+type export struct {
+	CitizenID string               `json:"citizenId"`
+	Consents  []consent.Consent    `json:"consents"`
+	Proposals []proposals.Proposal `json:"proposals"`
+	Transfers []consent.Record     `json:"transfers"`
+	Messages  []inbox.Message      `json:"messages"`
+}
+
+func (p *Portal) collect(r *http.Request, citizen string) (export, error) {
+	ctx := r.Context()
+	ex := export{CitizenID: citizen}
+	var err error
+	if ex.Consents, err = p.d.Consents.List(ctx, citizen); err != nil {
+		return ex, err
+	}
+	if ex.Proposals, err = p.d.Proposals.ListForCitizen(ctx, citizen, ""); err != nil {
+		return ex, err
+	}
+	if ex.Transfers, err = p.d.Consents.Transfers(ctx, citizen); err != nil {
+		return ex, err
+	}
+	ex.Messages, err = p.d.Messages.ListForCitizen(ctx, citizen)
+	return ex, err
+}
+
+func (p *Portal) export(w http.ResponseWriter, r *http.Request, v *view) {
+	ex, err := p.collect(r, v.Citizen)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	for i, m := range ex.Messages {
+		ex.Messages[i] = m.Render(p.d.Texts, v.Lang, p.d.Services.ServiceName)
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="lifeevents-export.json"`)
+	writeJSON(w, ex)
+}
+
+// offers switches proactive offers: in an opt-out district "off" is an
+// objection and "on" withdraws it; in an opt-in district "on" is the
+// consent and "off" withdraws it.
+func (p *Portal) offers(w http.ResponseWriter, r *http.Request, v *view) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	want := r.PostFormValue("offers")
+	if want != "on" && want != "off" {
+		p.renderError(w, r, http.StatusBadRequest, "error.bad_request")
+		return
+	}
+	ctx := r.Context()
+	allowed, err := p.d.Consents.OffersAllowed(ctx, v.Citizen, p.cfg.OffersOptIn)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	if allowed == (want == "on") {
+		http.Redirect(w, r, "/data?done=offers", http.StatusSeeOther)
+		return
+	}
+	kind := consent.KindObjection
+	if p.cfg.OffersOptIn {
+		kind = consent.KindOffers
+	}
+	var withdrawn []consent.Withdrawn
+	if (want == "off") == (kind == consent.KindObjection) {
+		_, withdrawn, err = p.d.Consents.Give(ctx, v.Citizen, consent.Request{Kind: kind, Method: "portal"})
+	} else {
+		cs, lerr := p.d.Consents.List(ctx, v.Citizen)
+		err = lerr
+		for _, c := range cs {
+			if err == nil && c.Kind == kind && c.Status == consent.StatusActive {
+				var ws []consent.Withdrawn
+				_, ws, err = p.d.Consents.Withdraw(ctx, v.Citizen, c.ID, "portal")
+				withdrawn = append(withdrawn, ws...)
+			}
+		}
+	}
+	if !p.consentDone(w, r, err, withdrawn) {
+		return
+	}
+	http.Redirect(w, r, "/data?done=offers", http.StatusSeeOther)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// kindKey is the catalog key of a consent's kind.
+func (v *view) Kind(k consent.Kind) string {
+	return v.T("consentkind." + strings.ReplaceAll(string(k), "-", "_"))
+}

@@ -1,0 +1,20 @@
+-- The citizen portal.
+--
+-- Inbox messages are keyed: the text is rendered in the reader's language
+-- from the message catalogs, so a message stores its key and arguments.
+-- Rows written before keeps their German subject and body.
+-- §9 OZG ties delivery to when a message was made available (created_at),
+-- when the citizen was notified and when they first opened it.
+ALTER TABLE messages
+    ADD COLUMN text_key    text,
+    ADD COLUMN args        jsonb,
+    ADD COLUMN notified_at timestamptz,
+    ADD COLUMN opened_at   timestamptz;
+
+-- Portal sessions (the layout the session library's Postgres store expects).
+CREATE TABLE sessions (
+    token  text PRIMARY KEY,
+    data   bytea NOT NULL,
+    expiry timestamptz NOT NULL
+);
+CREATE INDEX sessions_expiry_idx ON sessions (expiry);
