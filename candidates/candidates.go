@@ -223,6 +223,11 @@ func (r Resolver) decide(ctx context.Context, e events.Event, svc policies.Servi
 		if fld.Optional || !shared[fld.Name] {
 			continue // optional data only ever on its own consent
 		}
+		if fld.Ask != "" {
+			// No register holds it: the citizen answers when accepting.
+			c.Fields = append(c.Fields, proposals.Field{Name: fld.Name, Category: fld.Category, Ask: fld.Ask, Choices: fld.Choices})
+			continue
+		}
 		v, ok := valueAt(doc, fld.Source)
 		if !ok {
 			notice.Missing = append(notice.Missing, fld.Name)

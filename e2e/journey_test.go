@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,7 +134,24 @@ func TestJourneys(t *testing.T) {
 		t.Fatalf("no pending %s in %+v", svc, l)
 		return ""
 	}
-	dev.post("/api/v1/me/proposals/"+find(erikas, "child_benefit")+"/decision", erika, map[string]string{"decision": "accept"}, nil)
+	// Child benefit asks for what no register holds: the account to pay
+	// into, checked before the journey sees it.
+	benefit := "/api/v1/me/proposals/" + find(erikas, "child_benefit") + "/decision"
+	for _, c := range []struct {
+		answers map[string]string
+		reason  string
+	}{{nil, "missing"}, {map[string]string{"iban": "DE89 3704 0044 0532 0130 01"}, "invalid_iban"}, {map[string]string{"iban": "DE89 3704 0044 0532 0130 00", "salary": "1"}, "not_asked"}} {
+		var res struct {
+			Error struct{ Code, Field, Reason string } `json:"error"`
+		}
+		if code := dev.post(benefit, erika, map[string]any{"decision": "accept", "answers": c.answers}, &res); code != http.StatusUnprocessableEntity ||
+			res.Error.Code != "invalid_answer" || res.Error.Reason != c.reason {
+			t.Fatalf("child benefit with answers %v: %d %+v", c.answers, code, res)
+		}
+	}
+	if code := dev.post(benefit, erika, map[string]any{"decision": "accept", "answers": map[string]string{"iban": "de89 3704 0044 0532 0130 00"}}, nil); code != http.StatusOK {
+		t.Fatalf("child benefit with an IBAN: %d", code)
+	}
 	dev.post("/api/v1/me/proposals/"+find(maxs, "parental_allowance")+"/decision", max, map[string]string{"decision": "accept"}, nil)
 	dev.waitOnly(max, "withdrawn", "child_benefit")
 	dev.waitOnly(max, "granted", "parental_allowance")
@@ -141,11 +159,18 @@ func TestJourneys(t *testing.T) {
 	// An agency sees only its own submissions.
 	var subs struct {
 		Items []struct {
-			Agency string `json:"agency"`
+			Agency      string          `json:"agency"`
+			Application json.RawMessage `json:"application"`
 		} `json:"items"`
 	}
 	if code := dev.get("/api/v1/agency/submissions", dev.token("fk", "agency:familienkasse"), &subs); code != http.StatusOK || len(subs.Items) != 1 || subs.Items[0].Agency != "familienkasse" {
 		t.Fatalf("familienkasse submissions: %d %+v", code, subs)
+	}
+	if !strings.Contains(string(subs.Items[0].Application), `"DE89370400440532013000"`) {
+		t.Fatalf("the IBAN did not travel with the application: %s", subs.Items[0].Application)
+	}
+	if record != "" {
+		dev.recordHistories(record, "journey-birth")
 	}
 	if code := dev.get("/api/v1/agency/submissions", erika, nil); code != http.StatusForbidden {
 		t.Fatalf("citizen on the agency route: %d", code)

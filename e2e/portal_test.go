@@ -202,6 +202,30 @@ func TestPortalInABrowser(t *testing.T) {
 	b.click(`main form[action$="/withdraw"] button[type="submit"]`)
 	b.see("Die Einwilligung ist widerrufen")
 
+	// The birth: child benefit asks for the IBAN no register holds.
+	dev.emit(event(t, "birth.json", "portal-birth"))
+	for _, p := range dev.waitProposals(erika, 7).Items {
+		ids[p.Service] = p.ID
+	}
+	b.open("/proposals/" + ids["child_benefit"] + "/check")
+	b.see("Kindergeld", "IBAN für die Auszahlung")
+	b.page("12-iban")
+	b.do(chromedp.SendKeys(chromedp.CSS("#answer-iban"), "DE89 3704 0044 0532 0130 01"))
+	b.click(`main button[type="submit"]`)
+	b.see("ist keine gültige IBAN")
+	b.axe("de")
+	b.shot("13-iban-error-de")
+	b.do(chromedp.SetValue(chromedp.CSS("#answer-iban"), ""), chromedp.SendKeys(chromedp.CSS("#answer-iban"), "DE89 3704 0044 0532 0130 00"))
+	b.click(`main button[type="submit"]`)
+	b.see("Ihre Zustimmung ist eingegangen")
+	waitTransfers(t, b, "familienkasse")
+	b.see("IBAN für die Auszahlung")
+	for _, svc := range []string{"birth_certificate", "parental_allowance"} {
+		if code := dev.post("/api/v1/me/proposals/"+ids[svc]+"/decision", erika, map[string]string{"decision": "decline"}, nil); code != http.StatusOK {
+			t.Fatalf("decline %s: %d", svc, code)
+		}
+	}
+
 	b.open("/data")
 	b.see("Proaktive Angebote")
 	b.page("09-data")
@@ -240,15 +264,51 @@ func TestPortalInABrowser(t *testing.T) {
 	n.see("Log in")
 
 	got := dev.waitStatuses(erika, "pending", "accepted", "submitted")
-	if got["waste_bins"] != "granted" || got["parking_permit"] != "granted" || got["dog_tax"] != "declined" {
+	if got["waste_bins"] != "granted" || got["parking_permit"] != "granted" || got["dog_tax"] != "declined" || got["child_benefit"] != "granted" {
 		t.Fatalf("after the portal: %v", got)
 	}
 	var transfers struct{ Items []struct{ Service string } }
-	if dev.get("/api/v1/me/transfers", erika, &transfers); len(transfers.Items) != 2 {
+	if dev.get("/api/v1/me/transfers", erika, &transfers); len(transfers.Items) != 3 {
 		t.Fatalf("transfers: %+v", transfers)
 	}
 	if res, err := http.Get("http://" + dev.http + "/static/kern/LICENSE.md"); err != nil || res.StatusCode != 200 {
 		t.Fatalf("KERN UX licence not served: %v", err)
+	}
+
+	// Erika logged in with an address, so the new proposals, the results
+	// and any reminder reached her by e-mail (dev mode's SMTP sink): only
+	// that a message waits, never what it says.
+	b.open("/dev/mail")
+	text, _ := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("main")))
+	if !strings.Contains(text, "c-1001@example.org") || !strings.Contains(text, "Neue Nachricht in Ihrem Postkorb") ||
+		strings.Contains(text, "Abfall") || strings.Contains(text, "Parkausweis") {
+		t.Fatalf("caught e-mails:\n%s", text)
+	}
+	b.shot("11-dev-mail")
+	var msgs struct {
+		Items []struct {
+			Kind       string  `json:"kind"`
+			Subject    string  `json:"subject"`
+			NotifiedAt *string `json:"notifiedAt"`
+			OpenedAt   *string `json:"openedAt"`
+		} `json:"items"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		dev.get("/api/v1/me/messages", erika, &msgs)
+		notified := 0
+		for _, m := range msgs.Items {
+			if m.Kind == "proposal" && m.NotifiedAt != nil && m.OpenedAt != nil {
+				notified++
+			}
+		}
+		if notified >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proposal messages not recorded as notified and opened: %+v", msgs.Items)
+		}
+		time.Sleep(time.Second)
 	}
 }
 

@@ -158,5 +158,5 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, p auth.Principal
 		Proposals []proposals.Proposal `json:"proposals"`
 		Transfers []consent.Record     `json:"transfers"`
 		Messages  []inbox.Message      `json:"messages"`
-	}{p.Subject, cs, ps, ts, ms})
+	}{p.Subject, cs, ps, ts, s.render(r, ms)})
 }

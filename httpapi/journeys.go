@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/lifeevents/lifeevents/agencies"
@@ -14,7 +15,7 @@ import (
 
 // Journeys delivers decisions and agency results to running journeys.
 type Journeys interface {
-	Decide(ctx context.Context, citizenID, proposalID, decision string) (proposals.Status, error)
+	Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error)
 	AgencyResult(ctx context.Context, proposalID, status, note string) error
 }
 
@@ -26,9 +27,10 @@ type Submissions interface {
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var req struct {
-		Decision string `json:"decision"`
+		Decision string            `json:"decision"`
+		Answers  map[string]string `json:"answers"`
 	}
-	if !s.decodeJSON(w, r, &req, 4096, false) {
+	if !s.decodeJSON(w, r, &req, 8192, false) {
 		return
 	}
 	if req.Decision != "accept" && req.Decision != "decline" {
@@ -45,9 +47,17 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal
 		s.internal(w, r, err)
 		return
 	}
+	if req.Decision == "accept" {
+		// The values the proposal asks for, checked before the journey
+		// sees them (the journey checks them again).
+		if _, err := proposals.Fill(current.Fields, req.Answers); err != nil {
+			s.answerError(w, r, err)
+			return
+		}
+	}
 	var status proposals.Status
 	for attempt := 0; ; attempt++ {
-		status, err = s.deps.Journeys.Decide(r.Context(), p.Subject, id, req.Decision)
+		status, err = s.deps.Journeys.Decide(r.Context(), p.Subject, id, req.Decision, req.Answers)
 		// The proposal is stored a moment before its journey starts.
 		if !errors.Is(err, workflows.ErrNoProposal) || current.Status != proposals.StatusPending || attempt == 30 {
 			break
@@ -62,6 +72,8 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal
 		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
 	case errors.Is(err, workflows.ErrNotPending):
 		writeError(w, http.StatusConflict, "not_pending", "this proposal has already been decided or has ended")
+	case errors.As(err, new(*proposals.AnswerError)):
+		s.answerError(w, r, err)
 	case errors.Is(err, workflows.ErrInvalidDecision):
 		writeError(w, http.StatusBadRequest, "invalid_decision", "decision must be accept or decline")
 	case err != nil:
@@ -69,6 +81,21 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status})
 	}
+}
+
+// answerError answers a missing or invalid asked value: 422 with the
+// field and a stable code (missing, invalid_iban, invalid_date,
+// invalid_choice, invalid_text, not_asked).
+func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *proposals.AnswerError
+	if !errors.As(err, &ae) {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]string{
+		"code": "invalid_answer", "field": ae.Field, "reason": ae.Code,
+		"message": "the answer for " + ae.Field + " is " + strings.ReplaceAll(ae.Code, "_", " "),
+	}})
 }
 
 func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request, p auth.Principal) {

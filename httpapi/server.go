@@ -22,8 +22,10 @@ import (
 
 	"github.com/lifeevents/lifeevents/auth"
 	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/inbox"
 	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/proposals"
+	"github.com/lifeevents/lifeevents/texts"
 )
 
 // Portal is the citizen portal's pages (package portal), served beside
@@ -73,10 +75,14 @@ type Deps struct {
 	// upload before it goes live (the uploader counts); default 2.
 	PolicyApprovers int
 	Messages        MessageReader
-	Consents        Consents
-	Withdrawals     WithdrawalNotifier
-	Journeys        Journeys
-	Submissions     Submissions
+	// Texts and ServiceNames render inbox messages in the caller's
+	// language; without Texts, messages keep their stored text.
+	Texts        *texts.Catalog
+	ServiceNames inbox.ServiceNames
+	Consents     Consents
+	Withdrawals  WithdrawalNotifier
+	Journeys     Journeys
+	Submissions  Submissions
 	// Codec, when set, is served at /codec for operators: the stock
 	// temporal CLI and UI decode encrypted histories through it.
 	Codec   http.Handler
@@ -86,8 +92,9 @@ type Deps struct {
 	// Portal is optional: without it, the binary serves the API alone.
 	Portal Portal
 	// DevIdP is dev mode's built-in identity provider, served under
-	// /dev/idp/; never set in production.
-	DevIdP http.Handler
+	// /dev/idp/, and DevMail the e-mails its SMTP sink caught, at
+	// /dev/mail; never set in production.
+	DevIdP, DevMail http.Handler
 }
 
 // Server is the HTTP handler of the whole API.
@@ -182,6 +189,9 @@ func New(d Deps) *Server {
 	}
 	if d.DevIdP != nil {
 		s.register(Route{Role: Public, Summary: "dev mode's identity provider", Page: true}, "/dev/idp/", d.DevIdP.ServeHTTP)
+	}
+	if d.DevMail != nil {
+		s.register(Route{Role: Public, Summary: "the e-mails dev mode caught", Page: true}, "GET /dev/mail", d.DevMail.ServeHTTP)
 	}
 	s.public("GET /api/v1/openapi.json", "this API's OpenAPI 3.1 description", s.openAPI)
 

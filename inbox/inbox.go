@@ -165,3 +165,32 @@ func (s *PGStore) MarkOpened(ctx context.Context, citizenID string, ids []string
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// WaitingTx locks up to limit messages of the given kinds whose citizens
+// were not yet notified, oldest first, in the caller's transaction;
+// messages another transaction holds are skipped, so two notifiers never
+// send about the same message.
+func WaitingTx(ctx context.Context, tx pgx.Tx, kinds []string, limit int) ([]Message, error) {
+	rows, err := tx.Query(ctx, `SELECT id, citizen_id, kind, created_at FROM messages
+		WHERE notified_at IS NULL AND kind = ANY($1)
+		ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED`, kinds, limit)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: waiting: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) {
+		var m Message
+		return m, r.Scan(&m.ID, &m.CitizenID, &m.Kind, &m.CreatedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inbox: waiting: %w", err)
+	}
+	return out, nil
+}
+
+// MarkNotifiedTx records that the citizens of the messages were told.
+func MarkNotifiedTx(ctx context.Context, tx pgx.Tx, ids []string) error {
+	if _, err := tx.Exec(ctx, `UPDATE messages SET notified_at = now() WHERE id = ANY($1)`, ids); err != nil {
+		return fmt.Errorf("inbox: mark notified: %w", err)
+	}
+	return nil
+}

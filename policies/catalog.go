@@ -14,6 +14,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/lifeevents/lifeevents/proposals"
 )
 
 // Service is one catalog entry.
@@ -62,7 +64,12 @@ type Field struct {
 	// Source is a path into the facts the journey gathered, e.g.
 	// event.to.street, subject.citizenId, registry.vehicles, or
 	// decision.binSize for a value the policy computes.
-	Source string `json:"source"`
+	Source string `json:"source,omitempty"`
+	// Ask, instead of a source, asks the citizen for the value when they
+	// accept: "iban", "date", "choice" (one of Choices) or "text"; for what
+	// no register holds (an account to pay into).
+	Ask     string   `json:"ask,omitempty"`
+	Choices []string `json:"choices,omitempty"`
 	// Optional fields are only sent on a separate, explicit consent.
 	Optional bool `json:"optional,omitempty"`
 }
@@ -210,7 +217,20 @@ func (s Service) validate(folder string) []string {
 			add("field %q appears twice", f.Name)
 		}
 		seen[f.Name] = true
-		if !sourcePattern.MatchString(f.Source) {
+		switch {
+		case f.Ask != "" && f.Source != "":
+			add("fields[%d] has both source and ask: a value comes from the registers or from the citizen", i)
+		case f.Ask != "":
+			if !slices.Contains(proposals.AskKinds(), f.Ask) {
+				add("fields[%d].ask %q must be one of %s", i, f.Ask, strings.Join(proposals.AskKinds(), ", "))
+			}
+			if (f.Ask == proposals.AskChoice) != (len(f.Choices) > 0) {
+				add("fields[%d]: choices go with ask \"choice\", and it needs them", i)
+			}
+			if f.Optional {
+				add("fields[%d]: an asked field cannot be optional", i)
+			}
+		case !sourcePattern.MatchString(f.Source):
 			add("fields[%d].source %q must be a path under event, subject, registry or decision", i, f.Source)
 		}
 	}

@@ -170,7 +170,7 @@ func (p *Portal) callback(w http.ResponseWriter, r *http.Request, v *view) {
 	p.sessions.Put(ctx, keyLevel, int(level))
 	p.sessions.Put(ctx, keyIDToken, raw)
 	if email, _ := claims[p.cfg.EmailClaim].(string); email != "" && p.d.Contacts != nil {
-		if err := p.d.Contacts.SetEmail(ctx, citizen, email); err != nil {
+		if err := p.d.Contacts.Set(ctx, citizen, email, v.Lang); err != nil {
 			p.d.Log.WarnContext(ctx, "could not keep the notification address", "error", err)
 		}
 	}

@@ -89,6 +89,21 @@ type proposalPage struct {
 	P       proposals.Proposal
 	Pending bool
 	Level   bool
+	// Asked are the fields the citizen fills in on the check page, with
+	// what they typed and what is wrong with it.
+	Asked   []proposals.Field
+	Answers map[string]string
+	Problem *proposals.AnswerError
+}
+
+func asked(fs []proposals.Field) []proposals.Field {
+	var out []proposals.Field
+	for _, f := range fs {
+		if f.Ask != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (p *Portal) proposal(w http.ResponseWriter, r *http.Request, v *view) {
@@ -110,7 +125,8 @@ func (p *Portal) check(w http.ResponseWriter, r *http.Request, v *view) {
 		p.renderError(w, r, http.StatusConflict, "error.not_pending")
 		return
 	}
-	p.render(w, r, v, http.StatusOK, "check", "check.title", proposalPage{P: pr, Pending: true, Level: v.level >= p.cfg.ActLevel})
+	p.render(w, r, v, http.StatusOK, "check", "check.title", proposalPage{P: pr, Pending: true, Level: v.level >= p.cfg.ActLevel,
+		Asked: asked(pr.Fields), Answers: map[string]string{}})
 }
 
 func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
@@ -130,9 +146,26 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		p.renderError(w, r, http.StatusConflict, "error.not_pending")
 		return
 	}
+	var answers map[string]string
+	if decision == "accept" {
+		answers = map[string]string{}
+		for _, f := range asked(pr.Fields) {
+			answers[f.Name] = r.PostFormValue("answer." + f.Name)
+		}
+		if _, err := proposals.Fill(pr.Fields, answers); err != nil {
+			// The page again, with what was typed and what is wrong.
+			page := proposalPage{P: pr, Pending: true, Level: true, Asked: asked(pr.Fields), Answers: answers}
+			errors.As(err, &page.Problem)
+			p.render(w, r, v, http.StatusUnprocessableEntity, "check", "check.title_error", page)
+			return
+		}
+		if len(answers) == 0 {
+			answers = nil
+		}
+	}
 	var err error
 	for attempt := 0; ; attempt++ {
-		_, err = p.d.Decisions.Decide(r.Context(), v.Citizen, pr.ID, decision)
+		_, err = p.d.Decisions.Decide(r.Context(), v.Citizen, pr.ID, decision, answers)
 		// The proposal is stored a moment before its journey starts.
 		if !errors.Is(err, ErrNoProposal) || attempt == 30 {
 			break

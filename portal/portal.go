@@ -60,7 +60,7 @@ type Consents interface {
 // Decisions delivers a citizen's decision to the proposal's journey and
 // tells journeys about proposals a withdrawal took back.
 type Decisions interface {
-	Decide(ctx context.Context, citizenID, proposalID, decision string) (proposals.Status, error)
+	Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error)
 	ProposalsWithdrawn(ctx context.Context, ws []consent.Withdrawn) error
 }
 
@@ -78,9 +78,9 @@ type Services interface {
 }
 
 // Contacts keeps the address notifications go to, from the provider's
-// claims at login.
+// claims at login, with the language the citizen reads.
 type Contacts interface {
-	SetEmail(ctx context.Context, citizenID, email string) error
+	Set(ctx context.Context, citizenID, email string, lang texts.Lang) error
 }
 
 // Deps are what the portal serves from.
@@ -394,6 +394,14 @@ func (v *view) Badge(s proposals.Status) string {
 		return "danger"
 	}
 	return "info"
+}
+
+// Shown is a preview field's value, or what happens to an asked one.
+func (v *view) Shown(f proposals.Field) string {
+	if f.Ask != "" && f.Value == nil {
+		return v.T("proposal.asked")
+	}
+	return v.Value(f.Value)
 }
 
 // Value shows a field's value: lists joined, objects as their values.

@@ -37,6 +37,7 @@ type store struct {
 	consents  []consent.Consent
 	transfers []consent.Record
 	decided   map[string]string
+	answers   map[string]map[string]string
 	opened    map[string]bool
 	objection bool
 }
@@ -44,13 +45,16 @@ type store struct {
 func newStore() *store {
 	deadline := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	return &store{
-		decided: map[string]string{}, opened: map[string]bool{},
+		decided: map[string]string{}, opened: map[string]bool{}, answers: map[string]map[string]string{},
 		proposals: []proposals.Proposal{
 			{ID: "p-waste", CitizenID: "c-1001", Service: "waste_bins", Status: proposals.StatusPending,
 				Recipient: proposals.Recipient{ID: "abfall", Name: "Abfallwirtschaft Landkreis"}, Purpose: "Abfallbehälter anmelden",
 				Basis:    proposals.Basis{Kind: "consent"},
 				Fields:   []proposals.Field{{Name: "newAddress", Value: "Lindenweg 4"}, {Name: "householdSize", Value: float64(2)}},
 				Deadline: &deadline, CreatedAt: deadline.Add(-48 * time.Hour)},
+			{ID: "p-child", CitizenID: "c-1001", Service: "child_benefit", Status: proposals.StatusPending,
+				Recipient: proposals.Recipient{ID: "familienkasse", Name: "Familienkasse"}, Basis: proposals.Basis{Kind: "consent"},
+				Fields: []proposals.Field{{Name: "childId", Value: "c-2001"}, {Name: "iban", Ask: proposals.AskIBAN}}, Deadline: &deadline},
 			{ID: "p-other", CitizenID: "c-2002", Service: "waste_bins", Status: proposals.StatusPending,
 				Recipient: proposals.Recipient{ID: "abfall", Name: "Abfallwirtschaft Landkreis"}, Basis: proposals.Basis{Kind: "consent"}},
 		},
@@ -188,13 +192,14 @@ func (k consents) OffersAllowed(_ context.Context, _ string, optIn bool) (bool, 
 
 type decisions struct{ *store }
 
-func (d decisions) Decide(_ context.Context, c, id, decision string) (proposals.Status, error) {
+func (d decisions) Decide(_ context.Context, c, id, decision string, answers map[string]string) (proposals.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, done := d.decided[id]; done {
 		return "", portal.ErrNotPending
 	}
 	d.decided[id] = decision
+	d.answers[id] = answers
 	for i, p := range d.proposals {
 		if p.ID == id && p.CitizenID == c {
 			d.proposals[i].Status = map[string]proposals.Status{"accept": proposals.StatusAccepted, "decline": proposals.StatusDeclined}[decision]
@@ -392,8 +397,27 @@ func TestLoginThroughTheDevProviderAndTheJourney(t *testing.T) {
 	if pg := b.post("/proposals/p-waste/decision", url.Values{"decision": {"accept"}}); pg.code != 409 || !strings.Contains(pg.body, "Bereits entschieden") {
 		t.Fatalf("double submit: %d", pg.code)
 	}
-	if s.store.decided["p-waste"] != "accept" || len(s.store.decided) != 1 {
-		t.Fatalf("decisions: %v", s.store.decided)
+	if s.store.decided["p-waste"] != "accept" || len(s.store.decided) != 1 || len(s.store.answers["p-waste"]) != 0 {
+		t.Fatalf("decisions: %v %v", s.store.decided, s.store.answers)
+	}
+	// Child benefit asks for the IBAN no register holds: checked on the
+	// page, typed input kept, nothing decided until it is right.
+	if pg := b.get("/proposals/p-child"); !strings.Contains(pg.body, "Fragen wir Sie im nächsten Schritt") {
+		t.Fatalf("preview of an asked field: %s", pg.body)
+	}
+	if pg := b.get("/proposals/p-child/check"); !strings.Contains(pg.body, `name="answer.iban"`) || !strings.Contains(pg.body, "IBAN für die Auszahlung") {
+		t.Fatalf("check page without the IBAN field: %s", pg.body)
+	}
+	for answer, want := range map[string]string{"": "Bitte geben Sie „IBAN für die Auszahlung“ an.", "DE89 3704 0044 0532 0130 01": "ist keine gültige IBAN"} {
+		pg := b.post("/proposals/p-child/decision", url.Values{"decision": {"accept"}, "answer.iban": {answer}})
+		if pg.code != 422 || !strings.Contains(pg.body, want) || !strings.Contains(pg.body, `aria-invalid="true"`) ||
+			(answer != "" && !strings.Contains(pg.body, `value="`+answer+`"`)) || s.store.decided["p-child"] != "" {
+			t.Fatalf("IBAN %q: %d %s", answer, pg.code, pg.body)
+		}
+	}
+	pg = b.post("/proposals/p-child/decision", url.Values{"decision": {"accept"}, "answer.iban": {"de89 3704 0044 0532 0130 00"}, "answer.salary": {"9"}})
+	if pg.code != 200 || s.store.answers["p-child"]["iban"] != "de89 3704 0044 0532 0130 00" || len(s.store.answers["p-child"]) != 1 {
+		t.Fatalf("IBAN accepted: %d %v", pg.code, s.store.answers)
 	}
 	if pg := b.get("/transfers"); !strings.Contains(pg.body, "abfall") || !strings.Contains(pg.body, "Neue Anschrift") {
 		t.Fatalf("transfers: %s", pg.body)

@@ -57,6 +57,11 @@ type Field struct {
 	Name     string `json:"name"`
 	Category string `json:"category"`
 	Value    any    `json:"value"`
+	// Ask is set where no register holds the value: the citizen gives it
+	// when accepting (AskIBAN, AskDate, AskChoice, AskText), and Value is
+	// empty until then.
+	Ask     string   `json:"ask,omitempty"`
+	Choices []string `json:"choices,omitempty"`
 }
 
 // Proposal of one follow-up service to one citizen.

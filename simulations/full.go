@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
+	"math/big"
 	"net/http"
 	"net/url"
 	"sort"
@@ -466,8 +468,17 @@ func (f *full) answer(ctx context.Context, o Outcome, id string) (notYet bool, e
 	if err != nil {
 		return false, err
 	}
-	_, err = c.Do(ctx, http.MethodPost, "/api/v1/me/proposals/"+id+"/decision", "application/json",
-		map[string]string{"decision": o.Intent.Answer}, nil)
+	body := map[string]any{"decision": o.Intent.Answer}
+	if o.Intent.Answer == "accept" {
+		// What the registers lack, the citizen types in: a proposal that
+		// asks gets plausible answers.
+		var p proposals.Proposal
+		_, err = c.Do(ctx, http.MethodGet, "/api/v1/me/proposals/"+id, "", nil, &p)
+		if answers := sampleAnswers(p.Fields, o.CitizenID); err == nil && len(answers) > 0 {
+			body["answers"] = answers
+		}
+	}
+	_, err = c.Do(ctx, http.MethodPost, "/api/v1/me/proposals/"+id+"/decision", "application/json", body, nil)
 	var apiErr *apiclient.Error
 	switch {
 	case err == nil, errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
@@ -777,4 +788,38 @@ func (f *full) collect(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// sampleAnswers answers the fields a proposal asks for as a citizen would:
+// an IBAN of their own (valid check digits, derived from their id), today,
+// the first choice, a short text.
+func sampleAnswers(fields []proposals.Field, citizenID string) map[string]string {
+	out := map[string]string{}
+	for _, f := range fields {
+		switch f.Ask {
+		case proposals.AskIBAN:
+			out[f.Name] = sampleIBAN(citizenID)
+		case proposals.AskDate:
+			out[f.Name] = time.Now().Format("2006-01-02")
+		case proposals.AskChoice:
+			if len(f.Choices) > 0 {
+				out[f.Name] = f.Choices[0]
+			}
+		case proposals.AskText:
+			out[f.Name] = "simulation"
+		}
+	}
+	return out
+}
+
+// sampleIBAN is a German IBAN with correct check digits whose account
+// number comes from seed.
+func sampleIBAN(seed string) string {
+	h := fnv.New64a()
+	h.Write([]byte(seed))
+	bban := fmt.Sprintf("37040044%010d", h.Sum64()%10_000_000_000)
+	// Check digits: 98 minus the BBAN followed by "DE00" (1314 00) mod 97.
+	n, _ := new(big.Int).SetString(bban+"131400", 10)
+	check := 98 - new(big.Int).Mod(n, big.NewInt(97)).Int64()
+	return fmt.Sprintf("DE%02d%s", check, bban)
 }

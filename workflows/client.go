@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -27,10 +28,10 @@ type Journeys struct {
 // Decide delivers the citizen's decision to the proposal's journey and
 // returns the new status. The journey's validator refuses another citizen
 // (ErrNoProposal) and a proposal no longer pending (ErrNotPending).
-func (j Journeys) Decide(ctx context.Context, citizenID, proposalID, decision string) (proposals.Status, error) {
+func (j Journeys) Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error) {
 	h, err := j.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: ProposalWorkflowID(proposalID), UpdateName: UpdateDecide,
-		Args:         []any{DecisionRequest{CitizenID: citizenID, Decision: decision}},
+		Args:         []any{DecisionRequest{CitizenID: citizenID, Decision: decision, Answers: answers}},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	var st proposals.Status
@@ -48,6 +49,9 @@ func (j Journeys) Decide(ctx context.Context, citizenID, proposalID, decision st
 		return "", ErrNoProposal
 	case errors.As(err, &appErr) && appErr.Type() == ErrTypeNotPending:
 		return "", ErrNotPending
+	case errors.As(err, &appErr) && appErr.Type() == ErrTypeInvalidAnswers:
+		field, code, _ := strings.Cut(appErr.Message(), ":")
+		return "", &proposals.AnswerError{Field: field, Code: code}
 	case errors.As(err, &appErr):
 		return "", fmt.Errorf("%w: %s", ErrInvalidDecision, appErr.Message())
 	}

@@ -35,6 +35,7 @@ type fakes struct {
 	consents     []consent.Request
 	standing     bool
 	transfers    []consent.Transfer
+	applications []any
 	refuseSubmit bool
 }
 
@@ -103,13 +104,14 @@ func (s subs) Submit(ctx context.Context, t consent.Transfer, app any) (agencies
 	return s.f.submit(ctx, t, app)
 }
 
-func (f *fakes) submit(_ context.Context, t consent.Transfer, _ any) (agencies.Submission, error) {
+func (f *fakes) submit(_ context.Context, t consent.Transfer, app any) (agencies.Submission, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.refuseSubmit {
 		return agencies.Submission{}, consent.ErrNoConsent
 	}
 	f.transfers = append(f.transfers, t)
+	f.applications = append(f.applications, app)
 	return agencies.Submission{ID: "s-" + t.ProposalID}, nil
 }
 

@@ -36,6 +36,9 @@ type ProposalInput struct {
 type DecisionRequest struct {
 	CitizenID string
 	Decision  string // "accept" or "decline"
+	// Answers are the values the proposal asks for (fields with Ask),
+	// given with an acceptance.
+	Answers map[string]string `json:",omitempty"`
 }
 
 // Withdrawal asks a pending proposal to stop.
@@ -54,6 +57,9 @@ type AgencyResult struct {
 const (
 	ErrTypeNotFound   = "proposal_not_found"
 	ErrTypeNotPending = "proposal_not_pending"
+	// ErrTypeInvalidAnswers: an acceptance without the asked values, or
+	// with one that fails its check; the message is "field:code".
+	ErrTypeInvalidAnswers = "invalid_answers"
 )
 
 // Proposal carries one proposal from the question to the agency's answer.
@@ -70,11 +76,13 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 	}
 
 	var decision string
+	var answers map[string]string
 	var withdrawal *Withdrawal
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
 		func(ctx workflow.Context, req DecisionRequest) (proposals.Status, error) {
 			decision = req.Decision
 			if req.Decision == "accept" {
+				answers = req.Answers
 				return proposals.StatusAccepted, nil
 			}
 			return proposals.StatusDeclined, nil
@@ -88,6 +96,12 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 			}
 			if req.Decision != "accept" && req.Decision != "decline" {
 				return temporal.NewApplicationError("decision must be accept or decline", "invalid_decision")
+			}
+			if req.Decision == "accept" && (proposals.Asks(c.Fields) || len(req.Answers) > 0) {
+				var ae *proposals.AnswerError
+				if _, err := proposals.Fill(c.Fields, req.Answers); errors.As(err, &ae) {
+					return temporal.NewApplicationError(ae.Field+":"+ae.Code, ErrTypeInvalidAnswers)
+				}
 			}
 			return nil
 		}},
@@ -156,6 +170,16 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 		}
 	}
 	status = proposals.StatusAccepted
+	// The values the citizen gave travel with the application. Only
+	// proposals that ask reach the version marker, so histories of those
+	// that do not replay as before.
+	if proposals.Asks(c.Fields) && workflow.GetVersion(ctx, "decision-answers", workflow.DefaultVersion, 1) == 1 {
+		filled, err := proposals.Fill(c.Fields, answers)
+		if err != nil { // the Update's validator let no such acceptance in
+			return finish(proposals.StatusFailed, "answers_missing")
+		}
+		c.Fields = filled
+	}
 	if err := workflow.ExecuteActivity(ctx, a.Accept, AcceptRequest{Candidate: c, Automatic: auto}).Get(ctx, nil); err != nil {
 		return status, err
 	}

@@ -108,7 +108,8 @@ func fieldNames(fs []proposals.Field) []string {
 // AutoApply reports whether the service may be applied for without asking:
 // the catalog allows it and a standing consent covers the preview.
 func (a *Activities) AutoApply(ctx context.Context, c Candidate) (bool, error) {
-	if !c.AutoApply || c.Basis.Kind != "consent" || a.Consents == nil {
+	if !c.AutoApply || c.Basis.Kind != "consent" || a.Consents == nil || proposals.Asks(c.Fields) {
+		// A proposal that asks the citizen for a value waits for them.
 		return false, nil
 	}
 	return a.Consents.StandingCovers(ctx, c.CitizenID, c.Service, c.Recipient.ID, fieldNames(c.Fields))

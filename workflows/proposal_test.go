@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,12 @@ func newRun(t *testing.T) run {
 }
 
 func (r run) decide(after time.Duration, citizen, decision string, rejected *string) {
+	r.answer(after, citizen, decision, nil, rejected)
+}
+
+func (r run) answer(after time.Duration, citizen, decision string, answers map[string]string, rejected *string) {
 	r.env.RegisterDelayedCallback(func() {
-		r.env.UpdateWorkflow(workflows.UpdateDecide, "u-"+citizen+decision, &testsuite.TestUpdateCallback{
+		r.env.UpdateWorkflow(workflows.UpdateDecide, "u-"+citizen+decision+after.String(), &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) {
 				if rejected != nil {
@@ -42,7 +47,7 @@ func (r run) decide(after time.Duration, citizen, decision string, rejected *str
 				}
 			},
 			OnComplete: func(any, error) {},
-		}, workflows.DecisionRequest{CitizenID: citizen, Decision: decision})
+		}, workflows.DecisionRequest{CitizenID: citizen, Decision: decision, Answers: answers})
 	}, after)
 }
 
@@ -99,6 +104,34 @@ func TestAcceptSubmitGranted(t *testing.T) {
 	}
 	if !strings.Contains(rejected, "no longer pending") {
 		t.Fatalf("second decision not refused as not pending: %q", rejected)
+	}
+}
+
+// TestAskedValuesTravelWithTheApplication: a proposal that asks for an
+// IBAN takes no acceptance without a valid one, and the one given goes to
+// the agency (normalised) and into the consent's fields.
+func TestAskedValuesTravelWithTheApplication(t *testing.T) {
+	r := newRun(t)
+	c := candidate("child_benefit", "c-1")
+	c.AutoApply = true // a standing consent cannot answer for the citizen
+	c.Fields = append(c.Fields, proposals.Field{Name: "iban", Category: "bank", Ask: proposals.AskIBAN})
+	var missing, invalid, unasked string
+	r.answer(time.Hour, "c-1", "accept", nil, &missing)
+	r.answer(2*time.Hour, "c-1", "accept", map[string]string{"iban": "DE89370400440532013001"}, &invalid)
+	r.answer(3*time.Hour, "c-1", "accept", map[string]string{"iban": "DE89370400440532013000", "x": "1"}, &unasked)
+	r.answer(4*time.Hour, "c-1", "accept", map[string]string{"iban": "de89 3704 0044 0532 0130 00"}, nil)
+	r.signal(48*time.Hour, workflows.SignalAgencyResult, workflows.AgencyResult{Status: "granted"})
+	if st := r.execute(workflows.ProposalInput{Candidate: c}); st != proposals.StatusGranted {
+		t.Fatalf("final status %s", st)
+	}
+	if !strings.HasPrefix(missing, "iban:missing ") || !strings.HasPrefix(invalid, "iban:invalid_iban ") || !strings.HasPrefix(unasked, "x:not_asked ") {
+		t.Fatalf("rejections: %q %q %q", missing, invalid, unasked)
+	}
+	if len(r.f.applications) != 1 || !strings.Contains(fmt.Sprint(r.f.applications[0]), "DE89370400440532013000") {
+		t.Fatalf("applications: %v", r.f.applications)
+	}
+	if len(r.f.transfers) != 1 || strings.Join(r.f.transfers[0].Fields, ",") != "applicantId,iban" {
+		t.Fatalf("transfers: %+v", r.f.transfers)
 	}
 }
 
@@ -195,7 +228,7 @@ func TestSiblingAcceptedFirst(t *testing.T) {
 	if st != proposals.StatusWithdrawn || len(r.f.transfers) != 0 {
 		t.Fatalf("final status %s, transfers %d", st, len(r.f.transfers))
 	}
-	if got := r.messageKinds("c-1"); !strings.Contains(got, "status:withdrawn") {
+	if got := r.messageKinds("c-1"); !strings.Contains(got, "status:sibling_accepted") {
 		t.Fatalf("messages %s", got)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/proposals"
 	"github.com/lifeevents/lifeevents/registries"
+	"github.com/lifeevents/lifeevents/texts"
 	"github.com/lifeevents/lifeevents/workflows"
 )
 
@@ -332,8 +333,12 @@ func (a *app) startIngest(ctx context.Context, brokers []string) {
 // serveHTTP serves the API on an already bound listener. keySecret hashes
 // citizen ids into the Kafka keys of posted applications.
 // The portal and the dev identity provider are optional (nil: none).
-func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecret []byte, p *portal.Portal, idp http.Handler) {
+func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecret []byte, p *portal.Portal, idp, mail http.Handler) error {
 	log := a.log.With("component", "http")
+	catalog, err := texts.New()
+	if err != nil {
+		return err
+	}
 	var web httpapi.Portal
 	if p != nil {
 		web = p
@@ -341,6 +346,7 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 	h := httpapi.New(httpapi.Deps{
 		Portal:          web,
 		DevIdP:          idp,
+		DevMail:         mail,
 		Verifier:        verifier,
 		Proposals:       proposals.NewPGStore(a.pool),
 		Events:          events.NewPGStatusLog(a.pool),
@@ -350,6 +356,8 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		Bundles:         policies.NewPGBundles(a.pool),
 		PolicyApprovers: a.policyApprovers,
 		Messages:        inbox.NewPGStore(a.pool),
+		Texts:           catalog,
+		ServiceNames:    a.engine.ServiceName,
 		Consents:        a.consents(),
 		Withdrawals:     workflows.Journeys{Client: a.tc},
 		Journeys:        workflows.Journeys{Client: a.tc},
@@ -371,6 +379,7 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
+	return nil
 }
 
 func listen(addr string) (net.Listener, error) {

@@ -21,7 +21,9 @@ import (
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/internal/devkafka"
 	"github.com/lifeevents/lifeevents/internal/devpg"
+	"github.com/lifeevents/lifeevents/internal/devsmtp"
 	"github.com/lifeevents/lifeevents/internal/devtemporal"
+	"github.com/lifeevents/lifeevents/notify"
 	"github.com/lifeevents/lifeevents/postgres"
 	"github.com/lifeevents/lifeevents/registries"
 )
@@ -237,7 +239,18 @@ func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err erro
 	if err != nil {
 		return nil, err
 	}
-	a.serveHTTP(l, verifier, keySecret, web, idp.Handler())
+	// E-mail notifications go to a sink whose catch /dev/mail shows.
+	sink, err := devsmtp.Start("127.0.0.1:0", a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.onStop(func() { _ = sink.Close() })
+	if err := a.startNotifier(notify.Config{URL: sink.URL(), PublicURL: api, Every: time.Second}.WithDefaults()); err != nil {
+		return nil, err
+	}
+	if err := a.serveHTTP(l, verifier, keySecret, web, idp.Handler(), sink.Handler()); err != nil {
+		return nil, err
+	}
 	return &devStack{dir: dir, api: api, brokers: brokers, signer: signer, keySecret: keySecret,
 		temporal: ts.HostPort(), namespace: ts.Namespace(), dbURL: dbURL}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lifeevents/lifeevents/consent"
 	"github.com/lifeevents/lifeevents/inbox"
 	"github.com/lifeevents/lifeevents/internal/devidp"
+	"github.com/lifeevents/lifeevents/notify"
 	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/proposals"
 	"github.com/lifeevents/lifeevents/registries"
@@ -53,6 +54,7 @@ func (a *app) newPortal(cfg portal.Config) (*portal.Portal, error) {
 		Consents:  a.consents(),
 		Decisions: portalJourneys{workflows.Journeys{Client: a.tc}},
 		Services:  a.engine,
+		Contacts:  notify.NewContacts(a.pool),
 		Sessions:  sessions,
 		Texts:     catalog,
 		Log:       a.log.With("component", "portal"),
@@ -62,8 +64,8 @@ func (a *app) newPortal(cfg portal.Config) (*portal.Portal, error) {
 // portalJourneys gives the portal the journeys' answers in its own terms.
 type portalJourneys struct{ j workflows.Journeys }
 
-func (p portalJourneys) Decide(ctx context.Context, citizenID, proposalID, decision string) (proposals.Status, error) {
-	st, err := p.j.Decide(ctx, citizenID, proposalID, decision)
+func (p portalJourneys) Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error) {
+	st, err := p.j.Decide(ctx, citizenID, proposalID, decision, answers)
 	switch {
 	case errors.Is(err, workflows.ErrNotPending):
 		return st, fmt.Errorf("%w: %w", portal.ErrNotPending, err)
@@ -111,4 +113,20 @@ func (a *app) devPortal(ctx context.Context, publicURL string) (*portal.Portal, 
 		return nil, nil, err
 	}
 	return p, idp, nil
+}
+
+// startNotifier e-mails citizens about waiting messages, in the worker
+// process (any number of them: messages are locked while they are sent).
+func (a *app) startNotifier(cfg notify.Config) error {
+	catalog, err := texts.New()
+	if err != nil {
+		return err
+	}
+	n := &notify.Notifier{DB: a.pool, Sender: notify.NewSMTP(cfg), Texts: catalog, Config: cfg,
+		Log: a.log.With("component", "notify")}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.Run(ctx) }()
+	a.onStop(func() { cancel(); <-done })
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lifeevents/lifeevents/auth"
 	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/httpapi"
+	"github.com/lifeevents/lifeevents/notify"
 	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/postgres"
 )
@@ -199,8 +200,7 @@ func newServe(g *globals) *cobra.Command {
 				} else {
 					a.log.Info("citizen portal off: LIFEEVENTS_OIDC_ISSUER is not set")
 				}
-				a.serveHTTP(l, v, secret, web, nil)
-				return nil
+				return a.serveHTTP(l, v, secret, web, nil, nil)
 			})
 		},
 	}
@@ -218,6 +218,7 @@ func newServe(g *globals) *cobra.Command {
 
 func newWorker(g *globals) *cobra.Command {
 	var c cluster
+	var mail notify.Config
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the Temporal worker of the journeys (production)",
@@ -226,10 +227,19 @@ func newWorker(g *globals) *cobra.Command {
 			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress); err != nil {
 				return err
 			}
+			mail = mail.WithDefaults()
+			if err := mail.Validate(); err != nil && !errors.Is(err, notify.ErrOff) {
+				return err
+			}
 			ctx := cmd.Context()
 			return runProcess(ctx, g, &c, "worker", func(a *app) error {
 				if err := c.connect(ctx, a, true); err != nil {
 					return err
+				}
+				if mail.URL != "" {
+					if err := a.startNotifier(mail); err != nil {
+						return err
+					}
 				}
 				return a.startWorker()
 			})
@@ -239,6 +249,13 @@ func newWorker(g *globals) *cobra.Command {
 	c.bindTemporal(cmd.Flags())
 	c.bindPolicies(cmd.Flags())
 	g.district.bind(cmd.Flags())
+	f := cmd.Flags()
+	f.StringVar(&mail.URL, "smtp-url", "", "SMTP server for e-mail notifications, smtp://user:password@host:587 (none: no e-mail)")
+	f.StringVar(&mail.From, "smtp-from", "", "sender address of notifications (default noreply@ the public URL's host)")
+	f.StringVar(&mail.PublicURL, "public-url", "", "the portal's address the e-mails point to")
+	bindEnv(f, "smtp-url", "LIFEEVENTS_SMTP_URL")
+	bindEnv(f, "smtp-from", "LIFEEVENTS_SMTP_FROM")
+	bindEnv(f, "public-url", "LIFEEVENTS_PUBLIC_URL")
 	return cmd
 }
 

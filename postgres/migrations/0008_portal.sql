@@ -18,3 +18,13 @@ CREATE TABLE sessions (
     expiry timestamptz NOT NULL
 );
 CREATE INDEX sessions_expiry_idx ON sessions (expiry);
+
+-- Where citizens are told that a message waits (package notify), from the
+-- identity provider's claims at each login.
+CREATE TABLE contacts (
+    citizen_id text PRIMARY KEY,
+    email      text NOT NULL,
+    lang       text NOT NULL DEFAULT 'de',
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX messages_unnotified ON messages (created_at) WHERE notified_at IS NULL;
