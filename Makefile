@@ -49,6 +49,7 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'Journey' -benchtime 1x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench 'WhatIf' -benchtime 1x -timeout 30m ./simulations
 	$(GO) test -run '^$$' -bench 'FullEngine|TemporalStore' -benchtime 1x -timeout 30m ./internal/benchmarks
+	$(GO) test -run '^$$' -bench 'Postkorb' -benchtime 2000x ./portal
 
 lint: ## go vet, gofmt, workflowcheck, the stock OPA tools on the policies (check --strict, test, fmt), govulncheck where its database is reachable
 	$(GO) vet $(PKGS)

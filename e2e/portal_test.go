@@ -183,7 +183,7 @@ func TestPortalInABrowser(t *testing.T) {
 	b.page("03-postkorb")
 
 	b.click(fmt.Sprintf(`a[href="/proposals/%s"]`, ids["waste_bins"]))
-	b.see("Abfallwirtschaft Landkreis", "Neue Anschrift", "Lindenweg 4")
+	b.see("Abfallwirtschaft Landkreis", "Neue Anschrift", "Am Markt 12")
 	b.page("04-proposal")
 	b.click(fmt.Sprintf(`a[href="/proposals/%s/check"]`, ids["waste_bins"]))
 	b.see("Prüfen Sie Ihre Angaben")
@@ -215,7 +215,8 @@ func TestPortalInABrowser(t *testing.T) {
 	b.see("ist keine gültige IBAN")
 	b.axe("de")
 	b.shot("13-iban-error-de")
-	b.do(chromedp.SetValue(chromedp.CSS("#answer-iban"), ""), chromedp.SendKeys(chromedp.CSS("#answer-iban"), "DE89 3704 0044 0532 0130 00"))
+	b.open("/proposals/" + ids["child_benefit"] + "/check")
+	b.do(chromedp.SendKeys(chromedp.CSS("#answer-iban"), "DE89 3704 0044 0532 0130 00"))
 	b.click(`main button[type="submit"]`)
 	b.see("Ihre Zustimmung ist eingegangen")
 	waitTransfers(t, b, "familienkasse")
@@ -263,6 +264,9 @@ func TestPortalInABrowser(t *testing.T) {
 	n.click(`form[action="/logout"] button`)
 	n.see("Log in")
 
+	if code := dev.post("/api/v1/me/proposals/"+ids["vehicle_address"]+"/decision", erika, map[string]string{"decision": "decline"}, nil); code != http.StatusOK {
+		t.Fatalf("decline the vehicle address: %d", code)
+	}
 	got := dev.waitStatuses(erika, "pending", "accepted", "submitted")
 	if got["waste_bins"] != "granted" || got["parking_permit"] != "granted" || got["dog_tax"] != "declined" || got["child_benefit"] != "granted" {
 		t.Fatalf("after the portal: %v", got)

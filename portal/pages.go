@@ -3,9 +3,11 @@ package portal
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +29,29 @@ type postkorb struct {
 	Proposals []proposals.Proposal
 	Messages  []inbox.Message
 	Unread    map[string]bool
+	// Pages of each list (from 1), and whether there is a next.
+	PPage, MPage         int
+	MoreP, MoreM         bool
+	PrevPLink, NextPLink string
+	PrevMLink, NextMLink string
+}
+
+// perPage is how many proposals, and how many messages, a Postkorb page
+// shows: a long inbox is read in pages, as in any mail client.
+const perPage = 25
+
+func pageParam(r *http.Request, name string) int {
+	n, err := strconv.Atoi(r.URL.Query().Get(name))
+	if err != nil || n < 1 || n > 10000 {
+		return 1
+	}
+	return n
+}
+
+func pageOf[T any](items []T, page int) ([]T, bool) {
+	from := min((page-1)*perPage, len(items))
+	to := min(from+perPage, len(items))
+	return items[from:to], to < len(items)
 }
 
 // home is the start page, or the Postkorb once logged in: proposals and
@@ -53,9 +78,25 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].CreatedAt.After(ps[j].CreatedAt) })
-	data := postkorb{Proposals: ps, Unread: map[string]bool{}}
+	data := postkorb{Unread: map[string]bool{}, PPage: pageParam(r, "p"), MPage: pageParam(r, "m")}
+	data.Proposals, data.MoreP = pageOf(ps, data.PPage)
+	shown, more := pageOf(ms, data.MPage)
+	data.MoreM = more
+	link := func(p, m int) string { return fmt.Sprintf("/?p=%d&m=%d", p, m) }
+	if data.PPage > 1 {
+		data.PrevPLink = link(data.PPage-1, data.MPage)
+	}
+	if data.MoreP {
+		data.NextPLink = link(data.PPage+1, data.MPage)
+	}
+	if data.MPage > 1 {
+		data.PrevMLink = link(data.PPage, data.MPage-1) + "#messages"
+	}
+	if data.MoreM {
+		data.NextMLink = link(data.PPage, data.MPage+1) + "#messages"
+	}
 	var unread []string
-	for _, m := range ms {
+	for _, m := range shown {
 		data.Messages = append(data.Messages, m.Render(p.d.Texts, v.Lang, p.d.Services.ServiceName))
 		if m.OpenedAt == nil {
 			data.Unread[m.ID] = true
@@ -180,7 +221,7 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	case err != nil:
 		p.internal(w, r, err)
 	default:
-		http.Redirect(w, r, "/proposals/"+pr.ID+"/done", http.StatusSeeOther)
+		http.Redirect(w, r, "/proposals/"+pr.ID+"/done?decision="+decision, http.StatusSeeOther)
 	}
 }
 
@@ -191,8 +232,17 @@ func (p *Portal) done(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	if pr.Status == proposals.StatusPending {
-		http.Redirect(w, r, "/proposals/"+pr.ID, http.StatusSeeOther)
-		return
+		// The journey took the decision a moment before the read model
+		// shows it: say what was decided, not what the table still holds.
+		switch r.URL.Query().Get("decision") {
+		case "accept":
+			pr.Status = proposals.StatusAccepted
+		case "decline":
+			pr.Status = proposals.StatusDeclined
+		default:
+			http.Redirect(w, r, "/proposals/"+pr.ID, http.StatusSeeOther)
+			return
+		}
 	}
 	p.render(w, r, v, http.StatusOK, "done", "done.title", proposalPage{P: pr})
 }

@@ -390,7 +390,7 @@ func TestLoginThroughTheDevProviderAndTheJourney(t *testing.T) {
 		t.Fatalf("check page: %s", pg.body)
 	}
 	pg = b.post("/proposals/p-waste/decision", url.Values{"decision": {"accept"}})
-	if pg.code != 200 || !strings.HasSuffix(pg.url, "/proposals/p-waste/done") || !strings.Contains(pg.body, "Ihr Aktenzeichen: p-waste") {
+	if pg.code != 200 || !strings.HasSuffix(pg.url, "/proposals/p-waste/done?decision=accept") || !strings.Contains(pg.body, "Ihr Aktenzeichen: p-waste") {
 		t.Fatalf("confirmation: %d %s", pg.code, pg.url)
 	}
 	// The second click of a double submit changes nothing.
@@ -583,4 +583,32 @@ func readFile(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestPostkorbPages: a long inbox is read in pages of 25; only the messages
+// shown count as opened.
+func TestPostkorbPages(t *testing.T) {
+	s := newSite(t, nil)
+	for i := range 30 {
+		s.store.messages = append(s.store.messages, inbox.Message{ID: fmt.Sprintf("m-x%02d", i), CitizenID: "c-1001", Kind: "status",
+			Key: "status.granted", Args: map[string]string{"service": "waste_bins"}, CreatedAt: time.Now()})
+	}
+	b := newBrowser(t, s.URL)
+	pg := b.login("c-1001", "STORK-QAA-Level-3")
+	if n := strings.Count(pg.body, `class="kern-card message"`); n != 25 || !strings.Contains(pg.body, `href="/?p=1&amp;m=2#messages"`) {
+		t.Fatalf("first page: %d messages", n)
+	}
+	if len(s.store.opened) != 25 {
+		t.Fatalf("%d messages opened after the first page", len(s.store.opened))
+	}
+	pg = b.get("/?p=1&m=2")
+	if n := strings.Count(pg.body, `class="kern-card message"`); n != 6 || !strings.Contains(pg.body, "Neuere Nachrichten") || strings.Contains(pg.body, "Ältere Nachrichten") {
+		t.Fatalf("second page: %d messages", n)
+	}
+	if len(s.store.opened) != 31 {
+		t.Fatalf("%d messages opened after both pages", len(s.store.opened))
+	}
+	if pg := b.get("/?m=999999999999"); pg.code != 200 {
+		t.Fatalf("a page number out of range: %d", pg.code)
+	}
 }

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -60,11 +62,21 @@ func FromAcceptLanguage(h string) Lang {
 	return German
 }
 
-// Catalog renders texts by key.
+// Catalog renders texts by key. It is safe for concurrent use.
 type Catalog struct {
 	loc  map[Lang]*i18n.Localizer
 	keys map[Lang]map[string]bool
+
+	// rendered remembers texts already rendered with the same data: a
+	// Postkorb renders the same labels and much the same messages hundreds
+	// of times, and executing a template each time costs more than the
+	// rest of the page.
+	mu       sync.RWMutex
+	rendered map[string]string
 }
+
+// maxRendered bounds the memory of rendered texts; past it, it starts over.
+const maxRendered = 20000
 
 // New loads the embedded catalogs and checks that both languages hold the
 // same keys, so a text missing in one language is an error at start, not
@@ -72,7 +84,7 @@ type Catalog struct {
 func New() (*Catalog, error) {
 	b := i18n.NewBundle(language.German)
 	b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
-	c := &Catalog{loc: map[Lang]*i18n.Localizer{}, keys: map[Lang]map[string]bool{}}
+	c := &Catalog{loc: map[Lang]*i18n.Localizer{}, keys: map[Lang]map[string]bool{}, rendered: map[string]string{}}
 	for _, l := range Langs() {
 		f, err := b.LoadMessageFileFS(files, string(l)+".toml")
 		if err != nil {
@@ -118,13 +130,67 @@ func (c *Catalog) Keys() []string { return slices.Sorted(maps.Keys(c.keys[German
 func (c *Catalog) T(lang Lang, key string, data any) string {
 	loc, ok := c.loc[lang]
 	if !ok {
-		loc = c.loc[German]
+		lang, loc = German, c.loc[German]
+	}
+	memo, cacheable := memoKey(lang, key, data)
+	if cacheable {
+		c.mu.RLock()
+		s, hit := c.rendered[memo]
+		c.mu.RUnlock()
+		if hit {
+			return s
+		}
 	}
 	s, err := loc.Localize(&i18n.LocalizeConfig{MessageID: key, TemplateData: data})
 	if err != nil {
 		return key
 	}
+	if cacheable {
+		c.mu.Lock()
+		if len(c.rendered) >= maxRendered {
+			c.rendered = map[string]string{}
+		}
+		c.rendered[memo] = s
+		c.mu.Unlock()
+	}
 	return s
+}
+
+// memoKey names a rendering by its language, key and data, for the data
+// the portal passes (nothing, or maps of strings and numbers).
+func memoKey(lang Lang, key string, data any) (string, bool) {
+	var b strings.Builder
+	b.WriteString(string(lang))
+	b.WriteByte(0)
+	b.WriteString(key)
+	switch d := data.(type) {
+	case nil:
+		return b.String(), true
+	case map[string]string:
+		for _, k := range slices.Sorted(maps.Keys(d)) {
+			b.WriteByte(0)
+			b.WriteString(k)
+			b.WriteByte(1)
+			b.WriteString(d[k])
+		}
+		return b.String(), true
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(d)) {
+			b.WriteByte(0)
+			b.WriteString(k)
+			b.WriteByte(1)
+			switch v := d[k].(type) {
+			case string:
+				b.WriteString(v)
+			case int:
+				b.WriteString(strconv.Itoa(v))
+			default:
+				return "", false
+			}
+		}
+		return b.String(), true
+	}
+	return "", false
 }
 
 // Or renders key if the catalogs hold it, otherwise fallback: field names

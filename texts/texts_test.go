@@ -70,3 +70,18 @@ func TestLanguages(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestRenderedTextsAreRememberedPerData: the memory of rendered texts
+// never hands one reader's data to another.
+func TestRenderedTextsAreRememberedPerData(t *testing.T) {
+	c, _ := texts.New()
+	for range 2 {
+		a := c.T(texts.German, "msg.proposed.subject", map[string]string{"Service": "A"})
+		b := c.T(texts.German, "msg.proposed.subject", map[string]string{"Service": "B"})
+		n := c.T(texts.German, "error.code", map[string]any{"Code": 404})
+		e := c.T(texts.English, "msg.proposed.subject", map[string]string{"Service": "A"})
+		if a != "Neuer Vorschlag: A" || b != "Neuer Vorschlag: B" || n != "Fehlercode 404" || e != "New proposal: A" {
+			t.Fatalf("%q %q %q %q", a, b, n, e)
+		}
+	}
+}
