@@ -170,6 +170,19 @@ func TestJourneys(t *testing.T) {
 		t.Fatalf("the IBAN did not travel with the application: %s", subs.Items[0].Application)
 	}
 	if record != "" {
+		// The birth journey ends when every proposal has: decline the
+		// rest, then record it (the replay tests' history of an asked
+		// value and an exclusive service).
+		for _, c := range []struct {
+			token string
+			l     proposalList
+		}{{erika, erikas}, {max, maxs}} {
+			for _, p := range c.l.Items {
+				if p.Service == "birth_certificate" || (p.Service == "parental_allowance" && c.token == erika) {
+					dev.post("/api/v1/me/proposals/"+p.ID+"/decision", c.token, map[string]string{"decision": "decline"}, nil)
+				}
+			}
+		}
 		dev.recordHistories(record, "journey-birth")
 	}
 	if code := dev.get("/api/v1/agency/submissions", erika, nil); code != http.StatusForbidden {

@@ -166,30 +166,39 @@ func (s *PGStore) MarkOpened(ctx context.Context, citizenID string, ids []string
 	return int(tag.RowsAffected()), nil
 }
 
-// WaitingTx locks up to limit messages of the given kinds whose citizens
-// were not yet notified, oldest first, in the caller's transaction;
-// messages another transaction holds are skipped, so two notifiers never
-// send about the same message.
-func WaitingTx(ctx context.Context, tx pgx.Tx, kinds []string, limit int) ([]Message, error) {
-	rows, err := tx.Query(ctx, `SELECT id, citizen_id, kind, created_at FROM messages
-		WHERE notified_at IS NULL AND kind = ANY($1)
-		ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED`, kinds, limit)
+// ClaimForNotice claims up to limit messages of the given kinds that wait
+// for an e-mail: not yet notified, not yet opened (a citizen reading the
+// Postkorb needs no e-mail about it), younger than maxAge, of a citizen with
+// an address (the contacts table, read here only), tried fewer than five
+// times, and not claimed by another notifier within lease. One short
+// statement: no transaction stays open while e-mails go out; a claim that
+// is not followed by MarkNotified expires after lease and is tried again.
+func (s *PGStore) ClaimForNotice(ctx context.Context, kinds []string, limit int, lease, maxAge time.Duration) ([]Message, error) {
+	rows, err := s.db.Query(ctx, `UPDATE messages SET notify_claimed_at = now(), notify_attempts = notify_attempts + 1
+		WHERE id IN (
+			SELECT id FROM messages
+			WHERE notified_at IS NULL AND opened_at IS NULL AND kind = ANY($1) AND notify_attempts < 5
+			  AND created_at > now() - make_interval(secs => $4)
+			  AND (notify_claimed_at IS NULL OR notify_claimed_at < now() - make_interval(secs => $3))
+			  AND citizen_id IN (SELECT citizen_id FROM contacts)
+			ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING id, citizen_id, kind, created_at`, kinds, limit, lease.Seconds(), maxAge.Seconds())
 	if err != nil {
-		return nil, fmt.Errorf("inbox: waiting: %w", err)
+		return nil, fmt.Errorf("inbox: claim for notice: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) {
 		var m Message
 		return m, r.Scan(&m.ID, &m.CitizenID, &m.Kind, &m.CreatedAt)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("inbox: waiting: %w", err)
+		return nil, fmt.Errorf("inbox: claim for notice: %w", err)
 	}
 	return out, nil
 }
 
-// MarkNotifiedTx records that the citizens of the messages were told.
-func MarkNotifiedTx(ctx context.Context, tx pgx.Tx, ids []string) error {
-	if _, err := tx.Exec(ctx, `UPDATE messages SET notified_at = now() WHERE id = ANY($1)`, ids); err != nil {
+// MarkNotified records that the citizens of the messages were told.
+func (s *PGStore) MarkNotified(ctx context.Context, ids []string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE messages SET notified_at = now() WHERE id = ANY($1) AND notified_at IS NULL`, ids); err != nil {
 		return fmt.Errorf("inbox: mark notified: %w", err)
 	}
 	return nil

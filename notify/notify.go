@@ -15,11 +15,11 @@ import (
 	"net"
 	"net/mail"
 	"net/smtp"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lifeevents/lifeevents/inbox"
@@ -133,22 +133,32 @@ func (s *SMTP) Send(ctx context.Context, m Mail) error {
 		}
 	}
 	if err := c.Mail(s.cfg.From); err != nil {
-		return fmt.Errorf("notify: MAIL FROM: %w", err)
+		return smtpProblem("MAIL FROM", err)
 	}
 	if err := c.Rcpt(m.To); err != nil {
-		return fmt.Errorf("notify: RCPT TO: %w", err)
+		return smtpProblem("RCPT TO", err)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return fmt.Errorf("notify: DATA: %w", err)
+		return smtpProblem("DATA", err)
 	}
 	if _, err := w.Write(compose(s.cfg.From, m)); err != nil {
-		return fmt.Errorf("notify: write: %w", err)
+		return smtpProblem("write", err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("notify: send: %w", err)
+		return smtpProblem("end of DATA", err)
 	}
 	return c.Quit()
+}
+
+// smtpProblem names the step and the server's code only: servers quote the
+// address in their replies, and errors end up in logs.
+func smtpProblem(step string, err error) error {
+	var tp *textproto.Error
+	if errors.As(err, &tp) {
+		return fmt.Errorf("notify: %s: the server answered %d", step, tp.Code)
+	}
+	return fmt.Errorf("notify: %s failed", step)
 }
 
 // compose writes a plain-text e-mail in UTF-8.
@@ -178,10 +188,14 @@ func NewContacts(db *pgxpool.Pool) *Contacts { return &Contacts{db: db} }
 
 // Set records the citizen's address and language (at each login).
 func (c *Contacts) Set(ctx context.Context, citizenID, email string, lang texts.Lang) error {
-	if _, err := mail.ParseAddress(email); err != nil || len(email) > 254 {
+	addr, err := mail.ParseAddress(email)
+	if err != nil || len(addr.Address) > 254 || strings.ContainsFunc(addr.Address, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return fmt.Errorf("notify: not an e-mail address")
 	}
-	_, err := c.db.Exec(ctx, `INSERT INTO contacts (citizen_id, email, lang, updated_at) VALUES ($1, $2, $3, now())
+	// The bare address: a display name or comment from a claim has no
+	// place in RCPT TO or the To header.
+	email = addr.Address
+	_, err = c.db.Exec(ctx, `INSERT INTO contacts (citizen_id, email, lang, updated_at) VALUES ($1, $2, $3, now())
 		ON CONFLICT (citizen_id) DO UPDATE SET email = excluded.email, lang = excluded.lang, updated_at = now()`,
 		citizenID, email, string(lang))
 	if err != nil {
@@ -195,8 +209,8 @@ type contact struct {
 	lang  texts.Lang
 }
 
-func contactsOf(ctx context.Context, tx pgx.Tx, citizens []string) (map[string]contact, error) {
-	rows, err := tx.Query(ctx, `SELECT citizen_id, email, lang FROM contacts WHERE citizen_id = ANY($1)`, citizens)
+func (n *Notifier) contactsOf(ctx context.Context, citizens []string) (map[string]contact, error) {
+	rows, err := n.DB.Query(ctx, `SELECT citizen_id, email, lang FROM contacts WHERE citizen_id = ANY($1)`, citizens)
 	if err != nil {
 		return nil, fmt.Errorf("notify: contacts: %w", err)
 	}
@@ -240,17 +254,14 @@ func (n *Notifier) Run(ctx context.Context) {
 }
 
 // Once sends one e-mail per citizen with waiting messages and records the
-// messages as notified. Rows are locked while their e-mail goes out, so
-// two processes never write to the same citizen about the same messages; a
-// failed e-mail leaves them waiting for the next round.
+// messages as notified once the server took it. The messages are claimed
+// first (inbox.ClaimForNotice), so two notifiers never write about the
+// same ones; a failed e-mail leaves them for a later round, five tries at
+// most.
 func (n *Notifier) Once(ctx context.Context) (int, error) {
 	cfg := n.Config.WithDefaults()
-	tx, err := n.DB.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("notify: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	msgs, err := inbox.WaitingTx(ctx, tx, notifiable, 500)
+	box := inbox.NewPGStore(n.DB)
+	msgs, err := box.ClaimForNotice(ctx, notifiable, 500, time.Minute, 7*24*time.Hour)
 	if err != nil {
 		return 0, err
 	}
@@ -262,16 +273,15 @@ func (n *Notifier) Once(ctx context.Context) (int, error) {
 		}
 		byCitizen[m.CitizenID] = append(byCitizen[m.CitizenID], m.ID)
 	}
-	contacts, err := contactsOf(ctx, tx, order)
+	contacts, err := n.contactsOf(ctx, order)
 	if err != nil {
 		return 0, err
 	}
 	sent := 0
-	var ids []string
 	for _, citizen := range order {
 		to, ok := contacts[citizen]
 		if !ok {
-			continue // no address: the Postkorb is where they will see it
+			continue
 		}
 		data := map[string]any{"Count": len(byCitizen[citizen]), "URL": strings.TrimSuffix(cfg.PublicURL, "/") + "/"}
 		m := Mail{To: to.email, Subject: n.Texts.T(to.lang, "mail.subject", data), Body: n.Texts.T(to.lang, "mail.body", data)}
@@ -279,20 +289,15 @@ func (n *Notifier) Once(ctx context.Context) (int, error) {
 		err := n.Sender.Send(sctx, m)
 		cancel()
 		if err != nil {
-			// Nobody's address in the log; the next round tries again.
+			// Nobody's address in the log (Send reports SMTP codes only);
+			// a later round tries again.
 			n.Log.Warn("an e-mail could not be sent", "error", err)
 			continue
 		}
-		sent++
-		ids = append(ids, byCitizen[citizen]...)
-	}
-	if len(ids) > 0 {
-		if err := inbox.MarkNotifiedTx(ctx, tx, ids); err != nil {
-			return 0, err
+		if err := box.MarkNotified(ctx, byCitizen[citizen]); err != nil {
+			return sent, err
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("notify: commit: %w", err)
+		sent++
 	}
 	return sent, nil
 }

@@ -50,10 +50,19 @@ func TestNotifiesThroughSMTP(t *testing.T) {
 		{ID: "m-3", CitizenID: "c-2", Kind: "status", Key: "status.granted"},
 		{ID: "m-4", CitizenID: "c-3", Kind: "proposal", Key: "proposed"},
 		{ID: "m-5", CitizenID: "c-1", Kind: "withdrawn", Key: "withdrawn.consent"},
+		{ID: "m-6", CitizenID: "c-4", Kind: "proposal", Key: "proposed"},
 	} {
 		if err := box.Send(ctx, m); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Jonas reads his Postkorb before the notifier comes round: no e-mail
+	// about what he has seen.
+	if err := contacts.Set(ctx, "c-4", "Jonas Beispiel <jonas.b@example.org>", texts.German); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := box.MarkOpened(ctx, "c-4", []string{"m-6"}); err != nil {
+		t.Fatal(err)
 	}
 	n := &notify.Notifier{DB: db, Texts: catalog, Log: slog.New(slog.DiscardHandler),
 		Sender: notify.NewSMTP(notify.Config{URL: sink.URL(), PublicURL: "http://127.0.0.1:8080"}),
@@ -67,6 +76,9 @@ func TestNotifiesThroughSMTP(t *testing.T) {
 	}
 	mails := sink.Mails()
 	if len(mails) != 2 {
+		for _, m := range mails {
+			t.Log(m.To)
+		}
 		t.Fatalf("caught %d mails", len(mails))
 	}
 	byTo := map[string]devsmtp.Mail{}
@@ -94,6 +106,10 @@ func TestNotifiesThroughSMTP(t *testing.T) {
 		if want := m.ID != "m-5"; notified != want {
 			t.Errorf("%s (%s): notified %v, want %v", m.ID, m.Kind, notified, want)
 		}
+	}
+	var stored string
+	if err := db.QueryRow(ctx, `SELECT email FROM contacts WHERE citizen_id = 'c-4'`).Scan(&stored); err != nil || stored != "jonas.b@example.org" {
+		t.Fatalf("stored address %q: %v", stored, err)
 	}
 	c3, _ := box.ListForCitizen(ctx, "c-3")
 	if len(c3) != 1 || c3[0].NotifiedAt != nil {

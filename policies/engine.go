@@ -523,3 +523,10 @@ func (e *Engine) ServiceName(lang texts.Lang, id string) string {
 	}
 	return s.Name[string(texts.German)]
 }
+
+// AppliesAutomatically reports whether the active catalog lets a standing
+// consent apply for the service without asking.
+func (e *Engine) AppliesAutomatically(id string) bool {
+	s, ok := e.Catalog()[id]
+	return ok && s.AutoApply
+}

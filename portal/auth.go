@@ -22,7 +22,6 @@ const (
 	keyName    = "name"
 	keyLevel   = "level"
 	keyIDToken = "id_token"
-	keyExpires = "expires"
 	keyState   = "login_state"
 	keyNonce   = "login_nonce"
 	keyVerify  = "login_verifier"
@@ -41,13 +40,17 @@ type oidcProvider struct {
 // starts while the provider is down (in dev mode it is this process).
 func (p *Portal) provider(ctx context.Context) (*oidcProvider, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.idp != nil {
-		return p.idp, nil
+	known := p.idp
+	p.mu.Unlock()
+	if known != nil {
+		return known, nil
 	}
-	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, p.d.HTTPClient), 10*time.Second)
+	// Discovery runs outside the lock: while the provider is down, each
+	// login fails on its own instead of queueing behind another.
+	client := oidc.ClientContext(context.Background(), p.d.HTTPClient)
+	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, p.d.HTTPClient), 10*time.Second)
 	defer cancel()
-	op, err := oidc.NewProvider(ctx, p.cfg.Issuer)
+	op, err := oidc.NewProvider(dctx, p.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("portal: discover %s: %w", p.cfg.Issuer, err)
 	}
@@ -55,16 +58,22 @@ func (p *Portal) provider(ctx context.Context) (*oidcProvider, error) {
 		EndSession string `json:"end_session_endpoint"`
 	}
 	_ = op.Claims(&extra)
-	p.idp = &oidcProvider{
+	found := &oidcProvider{
 		oauth2: oauth2.Config{
 			ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret,
 			Endpoint:    op.Endpoint(),
 			RedirectURL: p.cfg.PublicURL + "/auth/callback",
 			Scopes:      []string{oidc.ScopeOpenID, "profile", "email"},
 		},
-		verifier: op.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), p.d.HTTPClient),
-			&oidc.Config{ClientID: p.cfg.ClientID, Now: p.d.Now}),
+		// The key set lives as long as the portal, not the first login's
+		// request.
+		verifier:   op.VerifierContext(client, &oidc.Config{ClientID: p.cfg.ClientID, Now: p.d.Now}),
 		endSession: extra.EndSession,
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idp == nil {
+		p.idp = found
 	}
 	return p.idp, nil
 }
@@ -95,9 +104,16 @@ func (p *Portal) login(w http.ResponseWriter, r *http.Request, v *view) {
 	http.Redirect(w, r, op.oauth2.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
-// localPath keeps a return address on this site: a path, nothing else.
+// localPath keeps a return address on this site: a path (with query), no
+// scheme, no host, no control characters (browsers drop a tab, so
+// "/\t/evil.example" would become "//evil.example").
 func localPath(s string) string {
-	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") || len(s) > 512 {
+	if len(s) > 512 || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") ||
+		strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		return "/"
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return s

@@ -103,7 +103,10 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, v *view) {
 			unread = append(unread, m.ID)
 		}
 	}
-	p.render(w, r, v, http.StatusOK, "postkorb", "postkorb.title", data)
+	// Shown is opened (§9 OZG): only a page that rendered, only for GET.
+	if !p.render(w, r, v, http.StatusOK, "postkorb", "postkorb.title", data) || r.Method != http.MethodGet {
+		return
+	}
 	if len(unread) > 0 {
 		if _, err := p.d.Messages.MarkOpened(ctx, v.Citizen, unread); err != nil {
 			p.d.Log.WarnContext(ctx, "could not record opened messages", "error", err)
@@ -213,7 +216,11 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	var answerErr *proposals.AnswerError
 	switch {
+	case errors.As(err, &answerErr):
+		page := proposalPage{P: pr, Pending: true, Level: true, Asked: asked(pr.Fields), Answers: answers, Problem: answerErr}
+		p.render(w, r, v, http.StatusUnprocessableEntity, "check", "check.title_error", page)
 	case errors.Is(err, ErrNotPending):
 		p.renderError(w, r, http.StatusConflict, "error.not_pending")
 	case errors.Is(err, ErrNoProposal):
@@ -221,7 +228,8 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	case err != nil:
 		p.internal(w, r, err)
 	default:
-		http.Redirect(w, r, "/proposals/"+pr.ID+"/done?decision="+decision, http.StatusSeeOther)
+		p.sessions.Put(r.Context(), "decided:"+pr.ID, decision)
+		http.Redirect(w, r, "/proposals/"+pr.ID+"/done", http.StatusSeeOther)
 	}
 }
 
@@ -234,7 +242,7 @@ func (p *Portal) done(w http.ResponseWriter, r *http.Request, v *view) {
 	if pr.Status == proposals.StatusPending {
 		// The journey took the decision a moment before the read model
 		// shows it: say what was decided, not what the table still holds.
-		switch r.URL.Query().Get("decision") {
+		switch p.sessions.GetString(r.Context(), "decided:"+pr.ID) {
 		case "accept":
 			pr.Status = proposals.StatusAccepted
 		case "decline":
@@ -277,7 +285,7 @@ func (p *Portal) consents(w http.ResponseWriter, r *http.Request, v *view) {
 	seen := map[string]bool{}
 	for _, pr := range ps {
 		k := pr.Service + "\x00" + pr.Recipient.ID
-		if pr.Basis.Kind != "consent" || seen[k] || standing[k] {
+		if !p.standingPossible(pr) || seen[k] || standing[k] {
 			continue
 		}
 		seen[k] = true
@@ -290,6 +298,14 @@ func (p *Portal) consents(w http.ResponseWriter, r *http.Request, v *view) {
 		data.Notice = "consents.notice_given"
 	}
 	p.render(w, r, v, http.StatusOK, "consents", "consents.title", data)
+}
+
+// standingPossible: a standing consent for the proposal's service would
+// apply for it at the next event, so offering one promises nothing false.
+// That takes a consent basis, a catalog that lets the service be applied
+// for automatically, and no value the citizen must give.
+func (p *Portal) standingPossible(pr proposals.Proposal) bool {
+	return pr.Basis.Kind == "consent" && p.d.Services.AppliesAutomatically(pr.Service) && !proposals.Asks(pr.Fields)
 }
 
 // giveConsent records a standing consent for the service of one of the
@@ -310,6 +326,10 @@ func (p *Portal) giveConsent(w http.ResponseWriter, r *http.Request, v *view) {
 		p.internal(w, r, err)
 		return
 	}
+	if !p.standingPossible(pr) {
+		p.renderError(w, r, http.StatusUnprocessableEntity, "error.choose_service")
+		return
+	}
 	var fields []string
 	for _, f := range pr.Fields {
 		fields = append(fields, f.Name)
@@ -325,6 +345,15 @@ func (p *Portal) giveConsent(w http.ResponseWriter, r *http.Request, v *view) {
 // consentDone answers a consent store's error with a page, or tells the
 // journeys of proposals the change took back.
 func (p *Portal) consentDone(w http.ResponseWriter, r *http.Request, err error, withdrawn []consent.Withdrawn) bool {
+	// What was withdrawn is withdrawn even when a later step failed: the
+	// journeys hear of it first.
+	if len(withdrawn) > 0 {
+		if nerr := p.d.Decisions.ProposalsWithdrawn(r.Context(), withdrawn); nerr != nil {
+			// The read model shows them withdrawn and the journeys check
+			// consent again before any transfer.
+			p.d.Log.WarnContext(r.Context(), "could not tell journeys of withdrawn proposals", "count", len(withdrawn), "error", nerr)
+		}
+	}
 	var inv *consent.InvalidError
 	switch {
 	case errors.As(err, &inv):
@@ -339,13 +368,6 @@ func (p *Portal) consentDone(w http.ResponseWriter, r *http.Request, err error, 
 	case err != nil:
 		p.internal(w, r, err)
 		return false
-	}
-	if len(withdrawn) > 0 {
-		if err := p.d.Decisions.ProposalsWithdrawn(r.Context(), withdrawn); err != nil {
-			// The read model shows them withdrawn and the journeys check
-			// consent again before any transfer.
-			p.d.Log.WarnContext(r.Context(), "could not tell journeys of withdrawn proposals", "count", len(withdrawn), "error", err)
-		}
 	}
 	return true
 }
@@ -384,8 +406,8 @@ func (p *Portal) transfers(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	q := r.URL.Query()
 	data := transfersPage{Recipient: q.Get("recipient"), From: q.Get("from"), To: q.Get("to")}
-	from, errFrom := parseDay(data.From)
-	to, errTo := parseDay(data.To)
+	from, errFrom := parseDay(data.From, p.berlin)
+	to, errTo := parseDay(data.To, p.berlin)
 	code := http.StatusOK
 	if errFrom != nil || errTo != nil {
 		data.Invalid, code = true, http.StatusUnprocessableEntity
@@ -408,11 +430,11 @@ func (p *Portal) transfers(w http.ResponseWriter, r *http.Request, v *view) {
 	p.render(w, r, v, code, "transfers", "transfers.title", data)
 }
 
-func parseDay(s string) (time.Time, error) {
+func parseDay(s string, loc *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	return time.ParseInLocation("2006-01-02", s, berlin())
+	return time.ParseInLocation("2006-01-02", s, loc)
 }
 
 type dataPage struct {

@@ -72,9 +72,11 @@ var (
 	ErrNoProposal = errors.New("portal: no such proposal")
 )
 
-// Services names services in a language (the policy catalog).
+// Services names services in a language and says which a standing
+// consent can apply for (the policy catalog).
 type Services interface {
 	ServiceName(lang texts.Lang, id string) string
+	AppliesAutomatically(id string) bool
 }
 
 // Contacts keeps the address notifications go to, from the provider's
@@ -118,6 +120,8 @@ type Portal struct {
 	mux      *http.ServeMux
 	routes   []Route
 	handler  http.Handler
+	// berlin is the zone pages show times in.
+	berlin *time.Location
 
 	mu  sync.Mutex
 	idp *oidcProvider
@@ -141,7 +145,7 @@ func New(cfg Config, d Deps) (*Portal, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	p := &Portal{cfg: cfg, d: d, mux: http.NewServeMux()}
+	p := &Portal{cfg: cfg, d: d, mux: http.NewServeMux(), berlin: loadBerlin()}
 	sm := scs.New()
 	sm.Store = d.Sessions
 	sm.Lifetime = cfg.Lifetime
@@ -298,11 +302,6 @@ type view struct {
 func (p *Portal) newView(w http.ResponseWriter, r *http.Request) *view {
 	v := &view{p: p, Path: r.URL.Path, Lang: p.lang(w, r)}
 	ctx := r.Context()
-	if exp := p.sessions.GetTime(ctx, keyExpires); !exp.IsZero() && p.d.Now().After(exp) {
-		// The provider's session was shorter than ours: log out here too.
-		_ = p.sessions.Destroy(ctx)
-		return v
-	}
 	v.Citizen = p.sessions.GetString(ctx, keyCitizen)
 	v.Name = p.sessions.GetString(ctx, keyName)
 	v.level = Level(p.sessions.GetInt(ctx, keyLevel))
@@ -348,20 +347,20 @@ func (v *view) Other() texts.Lang {
 }
 
 // Date and DateTime format times for the reader, in German time.
-func (v *view) Date(t time.Time) string { return texts.Date(v.Lang, t.In(berlin())) }
+func (v *view) Date(t time.Time) string { return texts.Date(v.Lang, t.In(v.p.berlin)) }
 
 // DateTime formats a moment for the reader, in German time.
-func (v *view) DateTime(t time.Time) string { return texts.DateTime(v.Lang, t.In(berlin())) }
+func (v *view) DateTime(t time.Time) string { return texts.DateTime(v.Lang, t.In(v.p.berlin)) }
 
-var berlinOnce = sync.OnceValue(func() *time.Location {
+// loadBerlin is German time, which pages show; UTC where the system has no
+// zone data.
+func loadBerlin() *time.Location {
 	l, err := time.LoadLocation("Europe/Berlin")
 	if err != nil {
 		return time.UTC
 	}
 	return l
-})
-
-func berlin() *time.Location { return berlinOnce() }
+}
 
 // Service names a service in the reader's language.
 func (v *view) Service(id string) string {
@@ -439,15 +438,15 @@ func (v *view) Value(x any) string {
 func (p *Portal) parseTemplates() error {
 	layout, err := templateFS.ReadFile("templates/layout.html")
 	if err != nil {
-		return err
+		return fmt.Errorf("portal: layout: %w", err)
 	}
 	partials, err := templateFS.ReadFile("templates/partials.html")
 	if err != nil {
-		return err
+		return fmt.Errorf("portal: partials: %w", err)
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
-		return err
+		return fmt.Errorf("portal: templates: %w", err)
 	}
 	p.pages = map[string]*template.Template{}
 	for _, n := range names {
@@ -456,7 +455,7 @@ func (p *Portal) parseTemplates() error {
 		}
 		body, err := templateFS.ReadFile(n)
 		if err != nil {
-			return err
+			return fmt.Errorf("portal: template %s: %w", n, err)
 		}
 		t, err := template.New("layout").Parse(string(layout))
 		if err == nil {
@@ -474,7 +473,7 @@ func (p *Portal) parseTemplates() error {
 }
 
 // render writes a page; data is what the page's template reads as .Data.
-func (p *Portal) render(w http.ResponseWriter, r *http.Request, v *view, code int, page, titleKey string, data any) {
+func (p *Portal) render(w http.ResponseWriter, r *http.Request, v *view, code int, page, titleKey string, data any) bool {
 	t, ok := p.pages[page]
 	if !ok {
 		p.d.Log.ErrorContext(r.Context(), "no such page template", "page", page)
@@ -488,12 +487,13 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, v *view, code in
 	}{v, data}); err != nil {
 		p.d.Log.ErrorContext(r.Context(), "page failed to render", "page", page, "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return false
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", string(v.Lang))
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(b.String()))
+	return code < 400
 }
 
 type errorPage struct {

@@ -213,6 +213,8 @@ func (d decisions) ProposalsWithdrawn(context.Context, []consent.Withdrawn) erro
 
 type services struct{}
 
+func (services) AppliesAutomatically(id string) bool { return id == "waste_bins" }
+
 func (services) ServiceName(l texts.Lang, id string) string {
 	if id == "waste_bins" {
 		return map[texts.Lang]string{texts.German: "Abfallbehälter anmelden", texts.English: "Waste bins"}[l]
@@ -335,7 +337,12 @@ var actionRE = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
 // login goes through the provider's login page as a person would.
 func (b *browser) login(user, level string) page {
 	b.t.Helper()
-	pg := b.get("/login")
+	return b.loginAt("/login", user, level)
+}
+
+func (b *browser) loginAt(path, user, level string) page {
+	b.t.Helper()
+	pg := b.get(path)
 	m := actionRE.FindStringSubmatch(pg.body)
 	id := regexp.MustCompile(`name="authRequestID" value="([^"]+)"`).FindStringSubmatch(pg.body)
 	if pg.code != 200 || m == nil || id == nil {
@@ -390,7 +397,7 @@ func TestLoginThroughTheDevProviderAndTheJourney(t *testing.T) {
 		t.Fatalf("check page: %s", pg.body)
 	}
 	pg = b.post("/proposals/p-waste/decision", url.Values{"decision": {"accept"}})
-	if pg.code != 200 || !strings.HasSuffix(pg.url, "/proposals/p-waste/done?decision=accept") || !strings.Contains(pg.body, "Ihr Aktenzeichen: p-waste") {
+	if pg.code != 200 || !strings.HasSuffix(pg.url, "/proposals/p-waste/done") || !strings.Contains(pg.body, "Ihr Aktenzeichen: p-waste") {
 		t.Fatalf("confirmation: %d %s", pg.code, pg.url)
 	}
 	// The second click of a double submit changes nothing.
@@ -427,6 +434,14 @@ func TestLoginThroughTheDevProviderAndTheJourney(t *testing.T) {
 	}
 	if pg := b.get("/transfers?from=2026-13-01"); pg.code != 422 {
 		t.Fatalf("invalid date: %d", pg.code)
+	}
+	// A standing consent is offered only where it would apply: not for
+	// child benefit, which asks for an IBAN.
+	if pg := b.get("/consents"); strings.Contains(pg.body, `value="p-child"`) {
+		t.Fatal("a standing consent offered for a proposal that asks")
+	}
+	if pg := b.post("/consents", url.Values{"proposal": {"p-child"}}); pg.code != 422 {
+		t.Fatalf("a standing consent for child benefit: %d", pg.code)
 	}
 	pg = b.post("/consents/k-1/withdraw", nil)
 	if pg.code != 200 || !strings.Contains(pg.body, "Die Einwilligung ist widerrufen") || s.store.consents[0].Status != consent.StatusWithdrawn {
@@ -480,6 +495,21 @@ func TestRefusals(t *testing.T) {
 	}
 	if pg := b2.post("/proposals/p-waste/decision", url.Values{"decision": {"maybe"}}); pg.code != 400 {
 		t.Fatalf("bad decision: %d", pg.code)
+	}
+}
+
+// TestReturnStaysOnTheSite: the page a login returns to is a path of the
+// portal, whatever the link said.
+func TestReturnStaysOnTheSite(t *testing.T) {
+	s := newSite(t, nil)
+	for ret, want := range map[string]string{
+		"/proposals/p-waste": "/proposals/p-waste", "/\t/evil.example": "/", "//evil.example": "/", "https://evil.example/": "/",
+		"/\\evil.example": "/", "/\r\nSet-Cookie: x=y": "/", "javascript:alert(1)": "/", "/%2F/evil.example": "/",
+	} {
+		pg := newBrowser(t, s.URL).loginAt("/login?return="+url.QueryEscape(ret), "c-1001", "STORK-QAA-Level-3")
+		if pg.url != s.URL+want {
+			t.Errorf("return %q: landed on %s", ret, pg.url)
+		}
 	}
 }
 

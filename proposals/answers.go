@@ -132,5 +132,9 @@ func NormalizeIBAN(s string) (string, bool) {
 		}
 	}
 	n, _ := new(big.Int).SetString(digits.String(), 10)
+	// Check digits 00, 01 and 99 are never issued.
+	if cd := s[2:4]; cd == "00" || cd == "01" || cd == "99" {
+		return s, false
+	}
 	return s, new(big.Int).Mod(n, big.NewInt(97)).Int64() == 1
 }

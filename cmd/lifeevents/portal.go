@@ -103,7 +103,7 @@ func (a *app) devPortal(ctx context.Context, publicURL string) (*portal.Portal, 
 	idp, err := devidp.New(devidp.Config{
 		Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		RedirectURIs: []string{publicURL + "/auth/callback"}, PostLogoutRedirectURIs: []string{publicURL + "/"},
-		Users: users, Stylesheet: "/static/kern/kern.min.css",
+		Users: users, Stylesheet: "/static/kern/kern.min.css", Log: a.log.With("component", "dev-idp"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("dev identity provider: %w", err)

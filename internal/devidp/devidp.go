@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,6 +85,8 @@ type Config struct {
 	// the expiry of login requests, authorization codes and access tokens.
 	// The iat and exp of ID tokens come from the op library's wall clock.
 	Now func() time.Time
+	// Log receives the provider's own logs (default: discarded).
+	Log *slog.Logger
 }
 
 // Validate reports every problem with c at once, so a broken dev setup is
@@ -202,6 +205,7 @@ type IdP struct {
 	store         *storage
 	provider      *op.Provider
 	pages         *template.Template
+	log           *slog.Logger
 	csp           string
 	handler       http.Handler
 }
@@ -240,6 +244,10 @@ func New(c Config) (*IdP, error) {
 		issuerURLPath: issuerURL.EscapedPath(),
 		users:         append([]User(nil), c.Users...),
 		stylesheet:    c.Stylesheet,
+		log:           c.Log,
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
 	}
 	cl := &client{
 		id:                     c.ClientID,
@@ -262,7 +270,7 @@ func New(c Config) (*IdP, error) {
 		// the secret in the body for it as well, so advertise that honestly.
 		AuthMethodPost:  true,
 		SupportedScopes: []string{"openid", "profile", "email"},
-	}, p.store, op.StaticIssuer(c.Issuer), op.WithAllowInsecure())
+	}, p.store, op.StaticIssuer(c.Issuer), op.WithAllowInsecure(), op.WithLogger(p.log))
 	if err != nil {
 		return nil, fmt.Errorf("devidp: create op provider: %w", err)
 	}

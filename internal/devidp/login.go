@@ -3,7 +3,6 @@ package devidp
 import (
 	"bytes"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -191,7 +190,7 @@ func (p *IdP) notFound(w http.ResponseWriter) {
 func (p *IdP) render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := p.pages.ExecuteTemplate(&buf, name, data); err != nil {
-		slog.Error("devidp: render page", "page", name, "error", err)
+		p.log.Error("devidp: render page", "page", name, "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
