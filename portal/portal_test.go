@@ -642,3 +642,20 @@ func TestPostkorbPages(t *testing.T) {
 		t.Fatalf("a page number out of range: %d", pg.code)
 	}
 }
+
+// TestIdleSessionEnds: a session nobody used for its idle timeout is gone;
+// the next page asks to log in again.
+func TestIdleSessionEnds(t *testing.T) {
+	s := newSite(t, func(c *portal.Config) { c.IdleTimeout, c.Lifetime = 700*time.Millisecond, time.Hour })
+	b := newBrowser(t, s.URL)
+	if pg := b.login("c-1001", "STORK-QAA-Level-3"); pg.code != 200 {
+		t.Fatalf("login: %d", pg.code)
+	}
+	if pg := b.get("/consents"); pg.code != 200 {
+		t.Fatalf("within the idle timeout: %d", pg.code)
+	}
+	time.Sleep(time.Second)
+	if pg := b.get("/consents"); pg.code != 401 || !strings.Contains(pg.body, "Sitzung abgelaufen") {
+		t.Fatalf("after the idle timeout: %d", pg.code)
+	}
+}
