@@ -192,7 +192,7 @@ func TestPortalInABrowser(t *testing.T) {
 	b.see("Ihre Zustimmung ist eingegangen", "Aktenzeichen: "+ids["waste_bins"])
 	b.page("06-done")
 
-	waitTransfers(t, b, "abfallwirtschaft-landkreis")
+	waitTransfers(t, b, "Abfallwirtschaft Landkreis")
 	b.page("07-transfers")
 
 	b.open("/consents")
@@ -219,7 +219,7 @@ func TestPortalInABrowser(t *testing.T) {
 	b.do(chromedp.SendKeys(chromedp.CSS("#answer-iban"), "DE89 3704 0044 0532 0130 00"))
 	b.click(`main button[type="submit"]`)
 	b.see("Ihre Zustimmung ist eingegangen")
-	waitTransfers(t, b, "familienkasse")
+	waitTransfers(t, b, "Familienkasse")
 	b.see("IBAN für die Auszahlung")
 	for _, svc := range []string{"birth_certificate", "parental_allowance"} {
 		if code := dev.post("/api/v1/me/proposals/"+ids[svc]+"/decision", erika, map[string]string{"decision": "decline"}, nil); code != http.StatusOK {
@@ -259,7 +259,7 @@ func TestPortalInABrowser(t *testing.T) {
 	n.open("/proposals/" + ids["dog_tax"])
 	n.click(`main form[action$="/decision"] button[type="submit"]`)
 	n.see("You declined the proposal")
-	waitTransfers(t, n, "parking")
+	waitTransfers(t, n, "Ordnungsamt Winsen (Luhe)")
 	n.shot("03-transfers")
 	n.click(`form[action="/logout"] button`)
 	n.see("Log in")

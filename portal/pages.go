@@ -261,6 +261,7 @@ type consentsPage struct {
 	// automatically from now on (one per service and recipient).
 	Offerable []proposals.Proposal
 	Notice    string
+	Names     map[string]string
 }
 
 func (p *Portal) consents(w http.ResponseWriter, r *http.Request, v *view) {
@@ -281,7 +282,10 @@ func (p *Portal) consents(w http.ResponseWriter, r *http.Request, v *view) {
 			standing[c.Purpose+"\x00"+c.Recipient] = true
 		}
 	}
-	data := consentsPage{Consents: cs}
+	data := consentsPage{Consents: cs, Names: map[string]string{}}
+	for _, pr := range ps {
+		data.Names[pr.Recipient.ID] = pr.Recipient.Name
+	}
 	seen := map[string]bool{}
 	for _, pr := range ps {
 		k := pr.Service + "\x00" + pr.Recipient.ID
@@ -392,9 +396,12 @@ func (p *Portal) receipt(w http.ResponseWriter, r *http.Request, v *view) {
 type transfersPage struct {
 	Transfers  []consent.Record
 	Recipients []string
-	Recipient  string
-	From, To   string
-	Invalid    bool
+	// Names are the recipients' names, from the citizen's proposals (the
+	// log keeps their ids).
+	Names     map[string]string
+	Recipient string
+	From, To  string
+	Invalid   bool
 }
 
 // transfers is the transparency log, filtered by recipient and period.
@@ -404,8 +411,13 @@ func (p *Portal) transfers(w http.ResponseWriter, r *http.Request, v *view) {
 		p.internal(w, r, err)
 		return
 	}
+	names, err := p.recipientNames(r, v.Citizen)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
 	q := r.URL.Query()
-	data := transfersPage{Recipient: q.Get("recipient"), From: q.Get("from"), To: q.Get("to")}
+	data := transfersPage{Recipient: q.Get("recipient"), From: q.Get("from"), To: q.Get("to"), Names: names}
 	from, errFrom := parseDay(data.From, p.berlin)
 	to, errTo := parseDay(data.To, p.berlin)
 	code := http.StatusOK
@@ -428,6 +440,20 @@ func (p *Portal) transfers(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	slices.Sort(data.Recipients)
 	p.render(w, r, v, code, "transfers", "transfers.title", data)
+}
+
+// recipientNames maps the recipients of the citizen's proposals from id to
+// name, for the log and the consents, which keep ids.
+func (p *Portal) recipientNames(r *http.Request, citizen string) (map[string]string, error) {
+	ps, err := p.d.Proposals.ListForCitizen(r.Context(), citizen, "")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, pr := range ps {
+		out[pr.Recipient.ID] = pr.Recipient.Name
+	}
+	return out, nil
 }
 
 func parseDay(s string, loc *time.Location) (time.Time, error) {

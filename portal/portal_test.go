@@ -426,7 +426,7 @@ func TestLoginThroughTheDevProviderAndTheJourney(t *testing.T) {
 	if pg.code != 200 || s.store.answers["p-child"]["iban"] != "de89 3704 0044 0532 0130 00" || len(s.store.answers["p-child"]) != 1 {
 		t.Fatalf("IBAN accepted: %d %v", pg.code, s.store.answers)
 	}
-	if pg := b.get("/transfers"); !strings.Contains(pg.body, "abfall") || !strings.Contains(pg.body, "Neue Anschrift") {
+	if pg := b.get("/transfers"); !strings.Contains(pg.body, "<td class=\"kern-table__cell\">Abfallwirtschaft Landkreis</td>") || !strings.Contains(pg.body, "Neue Anschrift") {
 		t.Fatalf("transfers: %s", pg.body)
 	}
 	if pg := b.get("/transfers?recipient=nobody"); strings.Contains(pg.body, "Neue Anschrift") {
