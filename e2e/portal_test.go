@@ -297,20 +297,26 @@ func TestPortalInABrowser(t *testing.T) {
 			OpenedAt   *string `json:"openedAt"`
 		} `json:"items"`
 	}
+	// §9 OZG: the move's proposals were opened in the Postkorb (right
+	// after login, before any e-mail was due: no e-mail about them); what
+	// came later while Erika was elsewhere was e-mailed.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		dev.get("/api/v1/me/messages", erika, &msgs)
-		notified := 0
+		opened, notified := 0, 0
 		for _, m := range msgs.Items {
-			if m.Kind == "proposal" && m.NotifiedAt != nil && m.OpenedAt != nil {
+			if m.Kind == "proposal" && m.OpenedAt != nil {
+				opened++
+			}
+			if m.NotifiedAt != nil {
 				notified++
 			}
 		}
-		if notified >= 4 {
+		if opened >= 4 && notified >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("proposal messages not recorded as notified and opened: %+v", msgs.Items)
+			t.Fatalf("messages opened %d (want 4 or more), notified %d: %+v", opened, notified, msgs.Items)
 		}
 		time.Sleep(time.Second)
 	}
