@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -203,6 +204,7 @@ func TestBadInput(t *testing.T) {
 	ports := func() []string {
 		return []string{"--temporal-addr", "127.0.0.1:0", "--kafka-port", "0"}
 	}
+	missing := filepath.Join(t.TempDir(), "no-such-data-dir")
 
 	cases := []struct {
 		name string
@@ -224,6 +226,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"serve", "--jwt-audience", "lifeevents-api"}, "LIFEEVENTS_JWT_ISSUER"},
 		{"token for a bare registry", nil, []string{"token", "--sub", "x", "--role", "registry"}, "registry:<8-digit municipality key>"},
 		{"token for two days", nil, []string{"token", "--sub", "x", "--role", "citizen", "--ttl", "48h"}, "at most 24h"},
+		{"token without a dev data dir", nil, []string{"token", "--sub", "x", "--role", "citizen", "--data-dir", missing}, "no dev data dir at " + missing},
+		{"emit without a dev data dir", nil, []string{"emit", "--data-dir", missing, "../examples/move.json"}, "--data-dir (LIFEEVENTS_DATA_DIR)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -235,6 +239,10 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("last line is not the one-line reason: %q", msg)
 			}
 		})
+	}
+	// The tools made no data dir of their own on the way.
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a tool created %s: %v", missing, err)
 	}
 }
 

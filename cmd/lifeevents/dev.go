@@ -116,11 +116,13 @@ func runDev(ctx context.Context, g *globals, o devOptions, a *app) error {
     Temporal         %s  (namespace %s)
     Kafka            %s  (topics %s, %s)
     Postgres         %s
+    e-mails caught   %s/dev/mail
   Try:  bin/lifeevents emit examples/move.json
+        then open %s/ and log in as Erika Mustermann
         curl -H "Authorization: Bearer $(bin/lifeevents token --sub c-1001 --role citizen)" %s/api/v1/me/proposals
 
 `, st.dir, st.api, st.api, st.api, st.api, st.temporal, st.namespace, st.brokers[0], events.Topic, events.TopicDLQ,
-		redactURL(st.dbURL), st.api)
+		redactURL(st.dbURL), st.api, st.api, st.api)
 	a.log.Info("ready", "http", st.api, "temporal", st.temporal, "kafka", st.brokers[0], "startup", time.Since(began).Round(time.Millisecond))
 
 	err = a.wait(ctx)

@@ -67,14 +67,30 @@ func keySecret(secret, dataDir string) ([]byte, error) {
 	if secret != "" {
 		return decodeSecret(secret)
 	}
-	b, err := os.ReadFile(filepath.Join(dataDir, kafkaKeyFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no key secret: set --key-secret, or run lifeevents dev once with --data-dir %s", dataDir)
-	}
+	file, err := devFile(dataDir, kafkaKeyFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (or set --key-secret)", err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("key secret %s: %w", file, err)
 	}
 	return decodeSecret(string(b))
+}
+
+// devFile is a file of the dev data dir, which must exist: the tools use
+// the running dev system's keys and never make their own. The error says
+// which data dir was expected and how to point at the right one.
+func devFile(dataDir, name string) (string, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", fmt.Errorf("data dir %s: %w", dataDir, err)
+	}
+	file := filepath.Join(abs, name)
+	if _, err := os.Stat(file); err != nil {
+		return "", fmt.Errorf("no dev data dir at %s (it holds no %s): start lifeevents dev first, or point --data-dir (LIFEEVENTS_DATA_DIR) at the data dir lifeevents dev uses", abs, name)
+	}
+	return file, nil
 }
 
 func newToken(g *globals) *cobra.Command {
@@ -105,11 +121,13 @@ Tokens carry the dev issuer and audience and are valid for at most 24h.`,
 			if ttl <= 0 || ttl > 24*time.Hour {
 				return fmt.Errorf("--ttl %s: tokens are valid for at most 24h", ttl)
 			}
-			dir, err := prepareDataDir(dataDir)
+			// A token signed with a key of its own would be refused by the
+			// running system: only the dev data dir's key will do.
+			keyFile, err := devFile(dataDir, signingKeyFile)
 			if err != nil {
 				return err
 			}
-			s, err := auth.LoadOrCreateSigner(filepath.Join(dir, signingKeyFile))
+			s, err := auth.LoadOrCreateSigner(keyFile)
 			if err != nil {
 				return err
 			}
