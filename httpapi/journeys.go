@@ -47,6 +47,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal
 		s.internal(w, r, err)
 		return
 	}
+	if current.Status != proposals.StatusPending {
+		// The read model is the journey's: it has moved on.
+		writeError(w, http.StatusConflict, "not_pending", "this proposal has already been decided or has ended")
+		return
+	}
 	if req.Decision == "accept" {
 		// The values the proposal asks for, checked before the journey
 		// sees them (the journey checks them again).
@@ -55,19 +60,8 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal
 			return
 		}
 	}
-	var status proposals.Status
-	for attempt := 0; ; attempt++ {
-		status, err = s.deps.Journeys.Decide(r.Context(), p.Subject, id, req.Decision, req.Answers)
-		// The proposal is stored a moment before its journey starts.
-		if !errors.Is(err, workflows.ErrNoProposal) || current.Status != proposals.StatusPending || attempt == 30 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	status, err := s.deps.Journeys.Decide(r.Context(), p.Subject, id, req.Decision, req.Answers)
 	switch {
-	case errors.Is(err, workflows.ErrNoProposal) && current.Status != proposals.StatusPending:
-		// The proposal is the caller's and has ended with its journey.
-		writeError(w, http.StatusConflict, "not_pending", "this proposal has already been decided or has ended")
 	case errors.Is(err, workflows.ErrNoProposal):
 		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
 	case errors.Is(err, workflows.ErrNotPending):

@@ -169,8 +169,16 @@ func (p *Portal) check(w http.ResponseWriter, r *http.Request, v *view) {
 		p.renderError(w, r, http.StatusConflict, "error.not_pending")
 		return
 	}
-	p.render(w, r, v, http.StatusOK, "check", "check.title", proposalPage{P: pr, Pending: true, Level: v.level >= p.cfg.ActLevel,
-		Asked: asked(pr.Fields), Answers: map[string]string{}})
+	page := checkPage(pr, map[string]string{}, nil)
+	page.Level = v.level >= p.cfg.ActLevel
+	p.render(w, r, v, http.StatusOK, "check", "check.title", page)
+}
+
+// checkPage is the check-your-answers page of a pending proposal, with
+// what the citizen typed and what is wrong with it (nil: nothing yet).
+// Decisions are only posted at the level to act, so Level is true there.
+func checkPage(pr proposals.Proposal, answers map[string]string, problem *proposals.AnswerError) proposalPage {
+	return proposalPage{P: pr, Pending: true, Level: true, Asked: asked(pr.Fields), Answers: answers, Problem: problem}
 }
 
 func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
@@ -198,29 +206,20 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 		if _, err := proposals.Fill(pr.Fields, answers); err != nil {
 			// The page again, with what was typed and what is wrong.
-			page := proposalPage{P: pr, Pending: true, Level: true, Asked: asked(pr.Fields), Answers: answers}
-			errors.As(err, &page.Problem)
-			p.render(w, r, v, http.StatusUnprocessableEntity, "check", "check.title_error", page)
+			var problem *proposals.AnswerError
+			errors.As(err, &problem)
+			p.render(w, r, v, http.StatusUnprocessableEntity, "check", "check.title_error", checkPage(pr, answers, problem))
 			return
 		}
 		if len(answers) == 0 {
 			answers = nil
 		}
 	}
-	var err error
-	for attempt := 0; ; attempt++ {
-		_, err = p.d.Decisions.Decide(r.Context(), v.Citizen, pr.ID, decision, answers)
-		// The proposal is stored a moment before its journey starts.
-		if !errors.Is(err, ErrNoProposal) || attempt == 30 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	_, err := p.d.Decisions.Decide(r.Context(), v.Citizen, pr.ID, decision, answers)
 	var answerErr *proposals.AnswerError
 	switch {
 	case errors.As(err, &answerErr):
-		page := proposalPage{P: pr, Pending: true, Level: true, Asked: asked(pr.Fields), Answers: answers, Problem: answerErr}
-		p.render(w, r, v, http.StatusUnprocessableEntity, "check", "check.title_error", page)
+		p.render(w, r, v, http.StatusUnprocessableEntity, "check", "check.title_error", checkPage(pr, answers, answerErr))
 	case errors.Is(err, ErrNotPending):
 		p.renderError(w, r, http.StatusConflict, "error.not_pending")
 	case errors.Is(err, ErrNoProposal):

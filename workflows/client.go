@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -27,8 +28,25 @@ type Journeys struct {
 
 // Decide delivers the citizen's decision to the proposal's journey and
 // returns the new status. The journey's validator refuses another citizen
-// (ErrNoProposal) and a proposal no longer pending (ErrNotPending).
+// (ErrNoProposal) and a proposal no longer pending (ErrNotPending). Callers
+// decide on proposals the read model shows pending, and a proposal is
+// stored a moment before its journey starts: a journey not found yet is
+// asked again for up to three seconds.
 func (j Journeys) Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error) {
+	for attempt := 0; ; attempt++ {
+		st, err := j.decide(ctx, citizenID, proposalID, decision, answers)
+		if !errors.Is(err, ErrNoProposal) || attempt == 30 {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (j Journeys) decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error) {
 	h, err := j.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: ProposalWorkflowID(proposalID), UpdateName: UpdateDecide,
 		Args:         []any{DecisionRequest{CitizenID: citizenID, Decision: decision, Answers: answers}},
