@@ -64,8 +64,12 @@ lint: ## go vet, gofmt, workflowcheck, the stock OPA tools on the policies (chec
 vulncheck: ## known vulnerabilities reachable from the code (VULNDB: the database, online or a local copy)
 	$(GO) run golang.org/x/vuln/cmd/govulncheck@v1.9.0 -db $(VULNDB) ./...
 
-histories: ## re-record the workflow histories the replay tests run (after a deliberate, versioned change)
-	LIFEEVENTS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories $(GO) test -race -count=1 -run '^TestJourneys$$' ./e2e
+# The journeys make histories records; HISTORIES=TestAgencySilence records one.
+HISTORIES ?= TestJourneys|TestAgencySilence
+
+histories: ## record the journeys' workflow histories for the replay tests into a new folder (earlier ones stay)
+	LIFEEVENTS_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories/$$(date -u +%Y-%m-%d-%H%M) \
+		$(GO) test -race -count=1 -run '^($(HISTORIES))$$' ./e2e
 
 clean: ## remove build output and the dev data dir
 	rm -rf bin .lifeevents

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lifeevents/lifeevents/consent"
+	"github.com/lifeevents/lifeevents/proposals"
 )
 
 // Submission is one application addressed to an agency.
@@ -61,7 +62,9 @@ func SubmissionID(proposalID string) string {
 
 // Submit authorises the transfer, logs it, records the submission and marks
 // the proposal submitted, all in one transaction. A proposal submitted
-// before is not submitted again.
+// before is not submitted again; one that is no longer accepted (a
+// withdrawal came first) is refused with proposals.ErrNotAccepted and
+// nothing is logged or recorded.
 func (s *PGStore) Submit(ctx context.Context, t consent.Transfer, application any) (Submission, error) {
 	app, err := json.Marshal(application)
 	if err != nil {
@@ -76,8 +79,7 @@ func (s *PGStore) Submit(ctx context.Context, t consent.Transfer, application an
 			ON CONFLICT (proposal_id) DO NOTHING`, sub.ID, sub.ProposalID, sub.Agency, sub.Service, app); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE proposals SET status = 'submitted', updated_at = now() WHERE id = $1 AND status IN ('pending', 'accepted')`, t.ProposalID)
-		return err
+		return proposals.MarkSubmittedTx(ctx, tx, t.ProposalID)
 	})
 	if err != nil {
 		return Submission{}, fmt.Errorf("agencies: submit %s: %w", t.ProposalID, err)

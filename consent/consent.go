@@ -11,6 +11,8 @@ package consent
 import (
 	"errors"
 	"time"
+
+	"github.com/lifeevents/lifeevents/proposals"
 )
 
 // Kind of consent.
@@ -123,24 +125,24 @@ type Transfer struct {
 	Municipality string
 	Recipient    string
 	Purpose      string
-	// BasisKind is "law" or "consent"; for a law, BasisReference names it.
-	BasisKind      string
+	// BasisKind: for a law, BasisReference names it.
+	BasisKind      proposals.BasisKind
 	BasisReference string
 	Fields         []string
 }
 
 // Record is a logged transfer, as the citizen sees it.
 type Record struct {
-	ID         string    `json:"id"`
-	CitizenID  string    `json:"-"`
-	ProposalID string    `json:"proposalId"`
-	Service    string    `json:"service"`
-	At         time.Time `json:"at"`
-	Recipient  string    `json:"recipient"`
-	Purpose    string    `json:"purpose"`
-	Basis      string    `json:"basis"`
-	BasisKind  string    `json:"basisKind"`
-	Fields     []string  `json:"fields"`
+	ID         string              `json:"id"`
+	CitizenID  string              `json:"-"`
+	ProposalID string              `json:"proposalId"`
+	Service    string              `json:"service"`
+	At         time.Time           `json:"at"`
+	Recipient  string              `json:"recipient"`
+	Purpose    string              `json:"purpose"`
+	Basis      string              `json:"basis"`
+	BasisKind  proposals.BasisKind `json:"basisKind"`
+	Fields     []string            `json:"fields"`
 }
 
 // Errors callers branch on.

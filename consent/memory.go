@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lifeevents/lifeevents/proposals"
 )
 
 // Memory keeps consent records and the transfer log in memory and answers
@@ -199,7 +201,7 @@ func (m *Memory) Authorize(ctx context.Context, t Transfer) (Record, error) {
 	now := m.Clock()
 	rec := Record{ID: id, CitizenID: t.CitizenID, ProposalID: t.ProposalID, Service: t.Service, At: now.UTC(),
 		Recipient: t.Recipient, Purpose: t.Purpose, BasisKind: t.BasisKind, Fields: slices.Clone(t.Fields)}
-	if t.BasisKind == "law" {
+	if t.BasisKind == proposals.BasisLaw {
 		rec.Basis = t.BasisReference
 	} else {
 		ids, err := Cover(t, m.held(t.CitizenID, now), now)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/lifeevents/lifeevents/inbox"
 	"github.com/lifeevents/lifeevents/policies"
+	"github.com/lifeevents/lifeevents/proposals"
 )
 
 // Policies is what the consent records need from the policy engine: the
@@ -29,10 +31,7 @@ type Policies interface {
 }
 
 // Withdrawn is a proposal a withdrawal took back.
-type Withdrawn struct {
-	ProposalID string
-	Service    string
-}
+type Withdrawn = proposals.Withdrawn
 
 // Store keeps consent records and the transfer log in Postgres.
 type Store struct {
@@ -111,7 +110,7 @@ func validate(r *Request, catalog policies.Catalog, now time.Time) error {
 	if !ok {
 		return invalid("unknown_purpose", "purpose must be a service of the catalog or "+PurposeOffers)
 	}
-	if svc.Basis.Kind == "law" && r.Kind != KindOptionalData {
+	if svc.Basis.Kind == proposals.BasisLaw && r.Kind != KindOptionalData {
 		return invalid("legal_basis", "this service rests on a law, not on consent: asking for consent would mislead")
 	}
 	recipients := []string{svc.Recipient.ID}
@@ -376,21 +375,16 @@ func (s *Store) Withdraw(ctx context.Context, citizenID, id, method string) (Con
 
 // withdrawProposals takes back the citizen's proposals that are not yet on
 // their way to an agency (for one service and recipient, or all of them)
-// and tells the citizen.
+// and tells the citizen. The message has the id of the journey's own
+// "withdrawn" message, so the journey, ending the proposal afterwards,
+// tells the citizen nothing twice.
 func withdrawProposals(ctx context.Context, tx pgx.Tx, citizenID, service, recipient, why string) ([]Withdrawn, error) {
-	rows, err := tx.Query(ctx, `UPDATE proposals SET status = 'withdrawn', status_reason = 'consent withdrawn', updated_at = now()
-		WHERE citizen_id = $1 AND status IN ('pending', 'accepted')
-		  AND ($2 = '' OR service = $2) AND ($3 = '' OR recipient_id = $3)
-		RETURNING id, service`, citizenID, service, recipient)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Withdrawn])
+	out, err := proposals.WithdrawTx(ctx, tx, citizenID, service, recipient, proposals.ReasonConsentWithdrawn)
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range out {
-		if err := inbox.SendTx(ctx, tx, inbox.Message{ID: inbox.ID(w.ProposalID, "withdrawn", why), CitizenID: citizenID,
+		if err := inbox.SendTx(ctx, tx, inbox.Message{ID: inbox.ID(w.ProposalID, string(proposals.StatusWithdrawn)), CitizenID: citizenID,
 			Kind: inbox.KindWithdrawn, ProposalID: w.ProposalID, Key: "withdrawn." + why,
 			Args: map[string]string{"service": w.Service}}); err != nil {
 			return nil, err
@@ -440,7 +434,7 @@ func (s *Store) Authorize(ctx context.Context, tx pgx.Tx, t Transfer) (Record, e
 		Recipient: t.Recipient, Purpose: t.Purpose, BasisKind: t.BasisKind, Fields: t.Fields}
 	var at time.Time
 	var err error
-	if t.BasisKind == "law" {
+	if t.BasisKind == proposals.BasisLaw {
 		rec.Basis = t.BasisReference
 		err = tx.QueryRow(ctx, `INSERT INTO transfers (id, citizen_id, proposal_id, service, recipient, purpose, basis_kind, basis_reference, fields)
 			VALUES ($1,$2,NULLIF($3,''),$4,$5,$6,'law',$7,$8) ON CONFLICT (id) DO NOTHING RETURNING at`,
@@ -578,6 +572,26 @@ func (s *Store) Transfers(ctx context.Context, citizenID string) ([]Record, erro
 
 // PurgeTransfers deletes log entries older than the retention period
 // (two years by default, as the Datenschutzcockpit keeps them).
+// Sweep records expired consents and purges transfer-log entries older
+// than retention every interval until ctx ends.
+func (s *Store) Sweep(ctx context.Context, interval, retention time.Duration, log *slog.Logger) {
+	for {
+		if n, err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("consent expiry sweep failed", "error", err)
+		} else if n > 0 {
+			log.Info("consents expired", "count", n)
+		}
+		if _, err := s.PurgeTransfers(ctx, retention); err != nil && ctx.Err() == nil {
+			log.Warn("transfer retention sweep failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
 func (s *Store) PurgeTransfers(ctx context.Context, retention time.Duration) (int, error) {
 	tag, err := s.db.Exec(ctx, `DELETE FROM transfers WHERE at < $1`, s.Clock().Add(-retention))
 	if err != nil {

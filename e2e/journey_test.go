@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,19 +65,7 @@ func (p *devProc) waitOnly(token, status, service string) {
 // to final statuses with the sample agencies answering.
 func TestJourneys(t *testing.T) {
 	dir := dataDir(t)
-	record := os.Getenv("LIFEEVENTS_RECORD_HISTORIES")
-	if record != "" {
-		// Histories recorded for the replay tests are encrypted with the
-		// fixture key that lives beside them.
-		key, err := os.ReadFile(filepath.Join(record, "codec-key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = os.MkdirAll(dir, 0o755)
-		if err := os.WriteFile(filepath.Join(dir, "payload-codec-key"), key, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	record := recordingTo(t, dir)
 	// At debug level, so that the check at the end sees every log line.
 	dev := startDev(t, dir, newPorts(t), "LIFEEVENTS_AGENCY_DELAY=300ms", "LIFEEVENTS_LOG_LEVEL=debug")
 	erika := dev.token("c-1001", "citizen")
@@ -211,9 +200,35 @@ func TestJourneys(t *testing.T) {
 	}
 }
 
+// recordingTo returns the folder LIFEEVENTS_RECORD_HISTORIES names for
+// recorded histories ("" when not recording) and gives the dev data dir the
+// fixture key beside the histories (in the folder's parent), so that the
+// replay tests can decrypt them. A folder that holds histories already is
+// refused: histories of earlier versions are kept, never overwritten.
+func recordingTo(t *testing.T, dataDir string) string {
+	t.Helper()
+	record := os.Getenv("LIFEEVENTS_RECORD_HISTORIES")
+	if record == "" {
+		return ""
+	}
+	key, err := os.ReadFile(filepath.Join(filepath.Dir(record), "codec-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.MkdirAll(dataDir, 0o755)
+	if err := os.WriteFile(filepath.Join(dataDir, "payload-codec-key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(record, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return record
+}
+
 // recordHistories writes the finished histories of one life event's
 // journey (the LifeEvent workflow and its Proposal workflows) as the
-// temporal CLI's JSON, for the replay tests.
+// temporal CLI's JSON, for the replay tests. An existing file is never
+// overwritten.
 func (p *devProc) recordHistories(dir, eventID string) {
 	p.t.Helper()
 	tc, err := client.Dial(client.Options{HostPort: p.temporal, Namespace: "default"})
@@ -253,8 +268,58 @@ func (p *devProc) recordHistories(dir, eventID string) {
 			p.t.Fatal(err)
 		}
 		name := strings.NewReplacer("/", "-").Replace(id) + ".json"
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			p.t.Fatal(err)
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			_, err = f.Write(b)
+			err = errors.Join(err, f.Close())
 		}
+		if err != nil {
+			p.t.Fatalf("recording %s: %v (record into a new folder: make histories names one per day)", id, err)
+		}
+	}
+}
+
+// TestAgencySilence: an agency that never answers. The journey looks for
+// a recorded result, escalates once, looks again and gives up with a
+// reason the citizen reads; the transfer happened once. (Recorded for the
+// replay tests: the history of the check-recorded-result branch.)
+func TestAgencySilence(t *testing.T) {
+	dir := dataDir(t)
+	record := recordingTo(t, dir)
+	dev := startDev(t, dir, newPorts(t), "LIFEEVENTS_AGENCY_DELAY=1h", "LIFEEVENTS_AGENCY_TIMEOUT=2s")
+	erika := dev.token("c-1001", "citizen")
+	dev.emit(event(t, "move.json", "journey-silence"))
+	for _, p := range dev.waitProposals(erika, 4).Items {
+		decision := "decline"
+		if p.Service == "waste_bins" {
+			decision = "accept"
+		}
+		if code := dev.post("/api/v1/me/proposals/"+p.ID+"/decision", erika, map[string]string{"decision": decision}, nil); code != http.StatusOK {
+			t.Fatalf("decide %s: %d", p.Service, code)
+		}
+	}
+	got := dev.waitStatuses(erika, "pending", "accepted", "submitted")
+	var l proposalList
+	dev.get("/api/v1/me/proposals?status=failed", erika, &l)
+	if got["waste_bins"] != "failed" || len(l.Items) != 1 || l.Items[0].Reason != "the agency did not answer" {
+		t.Fatalf("statuses %v, failed %+v", got, l.Items)
+	}
+	var msgs struct {
+		Items []struct{ Kind, ProposalID string }
+	}
+	dev.get("/api/v1/me/messages", erika, &msgs)
+	escalations := 0
+	for _, m := range msgs.Items {
+		if m.Kind == "escalation" && m.ProposalID == l.Items[0].ID {
+			escalations++
+		}
+	}
+	var transfers struct{ Items []struct{ ProposalID string } }
+	dev.get("/api/v1/me/transfers", erika, &transfers)
+	if escalations != 1 || len(transfers.Items) != 1 || transfers.Items[0].ProposalID != l.Items[0].ID {
+		t.Fatalf("%d escalation messages (want 1), transfers %+v (want the waste bins' one)", escalations, transfers.Items)
+	}
+	if record != "" {
+		dev.recordHistories(record, "journey-silence")
 	}
 }

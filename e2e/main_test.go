@@ -231,6 +231,7 @@ type proposalList struct {
 		LifeEventID string `json:"lifeEventId"`
 		Service     string `json:"service"`
 		Status      string `json:"status"`
+		Reason      string `json:"reason"`
 	} `json:"items"`
 }
 

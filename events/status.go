@@ -24,11 +24,23 @@ type Status struct {
 // ErrUnknownEvent is returned for an event id the system has not seen.
 var ErrUnknownEvent = errors.New("unknown life event")
 
-// PGStatusLog keeps event statuses in Postgres.
-type PGStatusLog struct{ db *pgxpool.Pool }
+// Pending knows the events stored but not yet picked up by a journey (the
+// intake's applications); it answers ErrUnknownEvent for others.
+type Pending interface {
+	Status(ctx context.Context, id string) (Status, error)
+}
 
-// NewPGStatusLog returns a status log on the pool.
-func NewPGStatusLog(db *pgxpool.Pool) *PGStatusLog { return &PGStatusLog{db: db} }
+// PGStatusLog keeps event statuses in Postgres.
+type PGStatusLog struct {
+	db      *pgxpool.Pool
+	pending Pending
+}
+
+// NewPGStatusLog returns a status log on the pool; pending may be nil
+// (then only events a journey recorded are known).
+func NewPGStatusLog(db *pgxpool.Pool, pending Pending) *PGStatusLog {
+	return &PGStatusLog{db: db, pending: pending}
+}
 
 // Record inserts or updates the status of the event.
 func (l *PGStatusLog) Record(ctx context.Context, s Status) error {
@@ -42,21 +54,17 @@ func (l *PGStatusLog) Record(ctx context.Context, s Status) error {
 	return nil
 }
 
-// Get returns the status of one event. An application posted through the
-// API that no journey has picked up yet shows as "accepted" (stored, not yet
-// on Kafka) or "published".
+// Get returns the status of one event. An event no journey has picked up
+// yet is the pending's to answer (an application posted through the API
+// shows as "accepted" or "published").
 func (l *PGStatusLog) Get(ctx context.Context, id string) (Status, error) {
 	var s Status
 	err := l.db.QueryRow(ctx, `SELECT id, type, source, workflow_id, status, received_at, updated_at
-		FROM life_events WHERE id = $1
-		UNION ALL
-		SELECT a.event_id, a.type, a.source, '',
-		       CASE WHEN o.published_at IS NULL THEN 'accepted' ELSE 'published' END,
-		       a.received_at, coalesce(o.published_at, a.received_at)
-		FROM applications a LEFT JOIN outbox o ON o.event_id = a.event_id
-		WHERE a.event_id = $1 AND NOT EXISTS (SELECT 1 FROM life_events WHERE id = $1)
-		LIMIT 1`, id).Scan(&s.ID, &s.Type, &s.Source, &s.WorkflowID, &s.Status, &s.ReceivedAt, &s.UpdatedAt)
+		FROM life_events WHERE id = $1`, id).Scan(&s.ID, &s.Type, &s.Source, &s.WorkflowID, &s.Status, &s.ReceivedAt, &s.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
+		if l.pending != nil {
+			return l.pending.Status(ctx, id)
+		}
 		return Status{}, ErrUnknownEvent
 	}
 	if err != nil {

@@ -26,22 +26,6 @@ type WithdrawalNotifier interface {
 	ProposalsWithdrawn(ctx context.Context, ws []consent.Withdrawn) error
 }
 
-func (s *Server) consentError(w http.ResponseWriter, r *http.Request, err error) {
-	var inv *consent.InvalidError
-	switch {
-	case errors.As(err, &inv):
-		writeError(w, http.StatusUnprocessableEntity, inv.Code, inv.Message)
-	case errors.Is(err, consent.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no such consent")
-	case errors.Is(err, consent.ErrAlreadyWithdrawn):
-		writeError(w, http.StatusConflict, "already_withdrawn", "this consent is already withdrawn")
-	case errors.Is(err, consent.ErrExpired):
-		writeError(w, http.StatusConflict, "expired", "this consent has expired")
-	default:
-		s.internal(w, r, err)
-	}
-}
-
 func (s *Server) notifyWithdrawn(r *http.Request, ws []consent.Withdrawn) {
 	if len(ws) == 0 || s.deps.Withdrawals == nil {
 		return
@@ -86,7 +70,7 @@ func (s *Server) giveConsent(w http.ResponseWriter, r *http.Request, p auth.Prin
 	req.Method = "portal"
 	c, withdrawn, err := s.deps.Consents.Give(r.Context(), p.Subject, req)
 	if err != nil {
-		s.consentError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.notifyWithdrawn(r, withdrawn)
@@ -96,7 +80,7 @@ func (s *Server) giveConsent(w http.ResponseWriter, r *http.Request, p auth.Prin
 func (s *Server) withdrawConsent(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	c, withdrawn, err := s.deps.Consents.Withdraw(r.Context(), p.Subject, r.PathValue("id"), "portal")
 	if err != nil {
-		s.consentError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.notifyWithdrawn(r, withdrawn)
@@ -110,7 +94,7 @@ func (s *Server) withdrawConsent(w http.ResponseWriter, r *http.Request, p auth.
 func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	rc, err := s.deps.Consents.Receipt(r.Context(), p.Subject, r.PathValue("id"))
 	if err != nil {
-		s.consentError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="consent-`+rc.Consent.ID+`.json"`)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 
@@ -30,24 +29,8 @@ func (s *Server) postApplication(w http.ResponseWriter, r *http.Request, p auth.
 	}
 	a.Offices = p.Registries()
 	receipt, err := s.deps.Intake.Submit(r.Context(), a)
-	if rej, ok := events.AsRejection(err); ok {
-		writeError(w, http.StatusUnprocessableEntity, rej.Code, rej.Message)
-		return
-	}
-	var conflict *intake.ConflictError
-	switch {
-	case errors.Is(err, intake.ErrForeignOffice):
-		writeError(w, http.StatusForbidden, "foreign_office", "you may post applications only for your own registry office and municipality")
-		return
-	case errors.As(err, &conflict):
-		writeJSON(w, http.StatusConflict, map[string]any{
-			"error":   apiError{Code: "reference_conflict", Message: "this reference was posted before with other data; the first application stands"},
-			"eventId": conflict.EventID,
-		})
-		return
-	}
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, receipt)
@@ -73,13 +56,8 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request, _ auth.
 
 func (s *Server) replayDeadLetter(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 	id := r.PathValue("id")
-	err := s.deps.DeadLetters.Replay(r.Context(), id)
-	if errors.Is(err, ingest.ErrNoDeadLetter) {
-		writeError(w, http.StatusNotFound, "not_found", "no such dead letter")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
+	if err := s.deps.DeadLetters.Replay(r.Context(), id); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "status": "queued"})

@@ -4,18 +4,16 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/lifeevents/lifeevents/agencies"
 	"github.com/lifeevents/lifeevents/auth"
 	"github.com/lifeevents/lifeevents/proposals"
-	"github.com/lifeevents/lifeevents/workflows"
 )
 
 // Journeys delivers decisions and agency results to running journeys.
 type Journeys interface {
-	Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error)
+	Decide(ctx context.Context, citizenID, proposalID string, decision proposals.Decision, answers map[string]string) (proposals.Status, error)
 	AgencyResult(ctx context.Context, proposalID, status, note string) error
 }
 
@@ -27,69 +25,35 @@ type Submissions interface {
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	var req struct {
-		Decision string            `json:"decision"`
-		Answers  map[string]string `json:"answers"`
+		Decision proposals.Decision `json:"decision"`
+		Answers  map[string]string  `json:"answers"`
 	}
 	if !s.decodeJSON(w, r, &req, 8192, false) {
 		return
 	}
-	if req.Decision != "accept" && req.Decision != "decline" {
-		writeError(w, http.StatusBadRequest, "invalid_decision", `expected {"decision":"accept"} or {"decision":"decline"}`)
+	if !req.Decision.Valid() {
+		s.fail(w, r, proposals.ErrInvalidDecision)
 		return
 	}
 	id := r.PathValue("id")
 	current, err := s.deps.Proposals.GetForCitizen(r.Context(), p.Subject, id)
-	if errors.Is(err, proposals.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
-		return
+	if err == nil && current.Status != proposals.StatusPending {
+		err = proposals.ErrNotPending // the read model is the journey's: it has moved on
 	}
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	if current.Status != proposals.StatusPending {
-		// The read model is the journey's: it has moved on.
-		writeError(w, http.StatusConflict, "not_pending", "this proposal has already been decided or has ended")
-		return
-	}
-	if req.Decision == "accept" {
+	if err == nil && req.Decision == proposals.Accept {
 		// The values the proposal asks for, checked before the journey
 		// sees them (the journey checks them again).
-		if _, err := proposals.Fill(current.Fields, req.Answers); err != nil {
-			s.answerError(w, r, err)
-			return
-		}
+		_, err = proposals.Fill(current.Fields, req.Answers)
 	}
-	status, err := s.deps.Journeys.Decide(r.Context(), p.Subject, id, req.Decision, req.Answers)
-	switch {
-	case errors.Is(err, workflows.ErrNoProposal):
-		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
-	case errors.Is(err, workflows.ErrNotPending):
-		writeError(w, http.StatusConflict, "not_pending", "this proposal has already been decided or has ended")
-	case errors.As(err, new(*proposals.AnswerError)):
-		s.answerError(w, r, err)
-	case errors.Is(err, workflows.ErrInvalidDecision):
-		writeError(w, http.StatusBadRequest, "invalid_decision", "decision must be accept or decline")
-	case err != nil:
-		s.internal(w, r, err)
-	default:
-		writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status})
+	var status proposals.Status
+	if err == nil {
+		status, err = s.deps.Journeys.Decide(r.Context(), p.Subject, id, req.Decision, req.Answers)
 	}
-}
-
-// answerError answers a missing or invalid asked value: 422 with the
-// field and a stable code (missing, invalid_iban, invalid_date,
-// invalid_choice, invalid_text, not_asked).
-func (s *Server) answerError(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *proposals.AnswerError
-	if !errors.As(err, &ae) {
-		s.internal(w, r, err)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]string{
-		"code": "invalid_answer", "field": ae.Field, "reason": ae.Code,
-		"message": "the answer for " + ae.Field + " is " + strings.ReplaceAll(ae.Code, "_", " "),
-	}})
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": status})
 }
 
 func (s *Server) listSubmissions(w http.ResponseWriter, r *http.Request, p auth.Principal) {
@@ -142,18 +106,8 @@ func (s *Server) submissionResult(w http.ResponseWriter, r *http.Request, p auth
 			break
 		}
 	}
-	switch {
-	case errors.Is(err, agencies.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no such submission")
-		return
-	case errors.Is(err, agencies.ErrDecided):
-		writeError(w, http.StatusConflict, "already_decided", "this submission already has a result")
-		return
-	case errors.Is(err, agencies.ErrBadResult):
-		writeError(w, http.StatusUnprocessableEntity, "invalid_result", "status must be granted or rejected")
-		return
-	case err != nil:
-		s.internal(w, r, err)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.deps.Journeys.AgencyResult(r.Context(), sub.ProposalID, sub.Status, req.Note); err != nil {

@@ -134,12 +134,8 @@ func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return
 	}
 	rev, err := s.deps.Bundles.Propose(r.Context(), revision, raw, p.Subject, s.approvers())
-	if errors.Is(err, policies.ErrRevisionTaken) {
-		writeError(w, http.StatusConflict, "revision_taken", "this revision names another bundle already: give the manifest a new revision")
-		return
-	}
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if rev.ActivatedAt == nil {
@@ -188,17 +184,8 @@ func (s *Server) approvePolicies(w http.ResponseWriter, r *http.Request, p auth.
 		// It passed when uploaded; this version's checks refuse it.
 		s.bundleRefused(w, r, err, report)
 		return
-	case errors.Is(err, policies.ErrUnknownRevision):
-		writeError(w, http.StatusNotFound, "not_found", "no such proposed revision")
-		return
-	case errors.Is(err, policies.ErrAlreadyActive):
-		writeError(w, http.StatusConflict, "already_active", "this revision is already active")
-		return
-	case errors.Is(err, policies.ErrSameApprover):
-		writeError(w, http.StatusConflict, "four_eyes", "you already approved (or uploaded) this revision: a different person must approve it")
-		return
 	case err != nil:
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if raw == nil {
@@ -231,16 +218,8 @@ func (s *Server) evalPolicy(w http.ResponseWriter, r *http.Request, _ auth.Princ
 		q = req.Service
 	}
 	d, err := s.deps.Policies.Eval(r.Context(), q, req.Input)
-	if errors.Is(err, policies.ErrUnknownService) {
-		writeError(w, http.StatusNotFound, "unknown_service", "no such service or query in the active revision")
-		return
-	}
-	if errors.Is(err, policies.ErrTimeout) {
-		writeError(w, http.StatusUnprocessableEntity, "policy_timeout", "the policy did not decide within its deadline")
-		return
-	}
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, d)

@@ -495,12 +495,8 @@ func (s *Server) listMyProposals(w http.ResponseWriter, r *http.Request, p auth.
 
 func (s *Server) getMyProposal(w http.ResponseWriter, r *http.Request, p auth.Principal) {
 	item, err := s.deps.Proposals.GetForCitizen(r.Context(), p.Subject, r.PathValue("id"))
-	if errors.Is(err, proposals.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no such proposal")
-		return
-	}
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, item)
@@ -513,12 +509,8 @@ type eventView struct {
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, _ auth.Principal) {
 	st, err := s.deps.Events.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, events.ErrUnknownEvent) {
-		writeError(w, http.StatusNotFound, "not_found", "no such life event")
-		return
-	}
 	if err != nil {
-		s.internal(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ps, err := s.deps.Proposals.ListForLifeEvent(r.Context(), st.ID)

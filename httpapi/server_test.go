@@ -78,7 +78,7 @@ func (f fakes) Approve(context.Context, string, string, int, func([]byte) error)
 	return policies.Revision{}, nil, policies.ErrUnknownRevision
 }
 func (fakes) Proposed(context.Context) ([]policies.Revision, error) { return nil, nil }
-func (fakes) Decide(context.Context, string, string, string, map[string]string) (proposals.Status, error) {
+func (fakes) Decide(context.Context, string, string, proposals.Decision, map[string]string) (proposals.Status, error) {
 	return "", errors.New("not reached")
 }
 func (fakes) AgencyResult(context.Context, string, string, string) error { return nil }

@@ -70,6 +70,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// RegisterLag registers the consumer lag of reader (a *kafka.Reader's
+// Stats) as a gauge.
+func RegisterLag(reg prometheus.Registerer, lag func() int64) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lifeevents_ingest_consumer_lag",
+		Help: "Messages on life-events not yet consumed by this process."}, func() float64 { return float64(lag()) }))
+}
+
 // NewConsumer wires the loop; nil metrics are created unregistered.
 func NewConsumer(r Reader, dlq Writer, s Starter, log *slog.Logger, m *Metrics) *Consumer {
 	if m == nil {

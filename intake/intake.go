@@ -197,6 +197,26 @@ func (s *Store) Submit(ctx context.Context, a Application) (Receipt, error) {
 	return receipt, nil
 }
 
+// Status answers for an application no journey has picked up yet:
+// "accepted" (stored, not yet on Kafka) or "published"; any other id is
+// events.ErrUnknownEvent.
+func (s *Store) Status(ctx context.Context, id string) (events.Status, error) {
+	var st events.Status
+	err := s.db.QueryRow(ctx, `SELECT a.event_id, a.type, a.source,
+		       CASE WHEN o.published_at IS NULL THEN 'accepted' ELSE 'published' END,
+		       a.received_at, coalesce(o.published_at, a.received_at)
+		FROM applications a LEFT JOIN outbox o ON o.event_id = a.event_id
+		WHERE a.event_id = $1`, id).Scan(&st.ID, &st.Type, &st.Source, &st.Status, &st.ReceivedAt, &st.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return events.Status{}, events.ErrUnknownEvent
+	}
+	if err != nil {
+		return events.Status{}, fmt.Errorf("intake: status of %s: %w", id, err)
+	}
+	st.ReceivedAt, st.UpdatedAt = st.ReceivedAt.UTC(), st.UpdatedAt.UTC()
+	return st, nil
+}
+
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }

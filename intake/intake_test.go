@@ -221,3 +221,33 @@ func lastOffset(addr string, partition int) (int64, error) {
 	defer conn.Close()
 	return conn.ReadLastOffset()
 }
+
+// sink takes what the relay publishes.
+type sink struct{ n int }
+
+func (s *sink) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	s.n += len(msgs)
+	return nil
+}
+
+func TestStatusBeforeTheJourney(t *testing.T) {
+	ctx := context.Background()
+	store, _, mkRelay := newStore(t)
+	if _, err := store.Status(ctx, "nope"); !errors.Is(err, events.ErrUnknownEvent) {
+		t.Fatalf("unknown event: %v", err)
+	}
+	r, err := store.Submit(ctx, application("REG-S", "c-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := store.Status(ctx, r.EventID); err != nil || s.Status != "accepted" || s.Type != events.TypeMove {
+		t.Fatalf("stored, not yet relayed: %+v %v", s, err)
+	}
+	w := &sink{}
+	if n, err := mkRelay(w).RelayOnce(ctx); err != nil || n != 1 || w.n != 1 {
+		t.Fatalf("relay: %d %v (%d written)", n, err, w.n)
+	}
+	if s, _ := store.Status(ctx, r.EventID); s.Status != "published" {
+		t.Fatalf("relayed: %+v", s)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -161,6 +162,21 @@ func (r *Relay) RelayOnce(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("intake: relay: %w", err)
 	}
 	return n, nil
+}
+
+// RegisterBacklog registers the number of applications stored but not
+// yet published as a gauge (-1 while the database does not answer).
+func (r *Relay) RegisterBacklog(reg prometheus.Registerer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lifeevents_outbox_backlog",
+		Help: "Applications stored but not yet published to Kafka."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := r.Backlog(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
 }
 
 // Backlog counts the rows not yet published.

@@ -53,8 +53,8 @@ type Agency struct {
 
 // Basis is the legal ground of the transfer: a law, or the citizen's consent.
 type Basis struct {
-	Kind      string `json:"kind"`
-	Reference string `json:"reference"`
+	Kind      proposals.BasisKind `json:"kind"`
+	Reference string              `json:"reference"`
 }
 
 // Field is one datum a service needs.
@@ -198,7 +198,7 @@ func (s Service) validate(folder string) []string {
 		add("purpose is required")
 	}
 	switch s.Basis.Kind {
-	case "law", "consent":
+	case proposals.BasisLaw, proposals.BasisConsent:
 		if s.Basis.Reference == "" {
 			add("basis.reference is required")
 		}
@@ -240,7 +240,7 @@ func (s Service) validate(folder string) []string {
 	if s.ReminderDays < 0 || s.ReminderDays >= s.DecisionDays {
 		add("reminderDays must be 0 or more and less than decisionDays")
 	}
-	if s.AutoApply && s.Basis.Kind != "consent" {
+	if s.AutoApply && s.Basis.Kind != proposals.BasisConsent {
 		add("autoApply needs a consent basis (the standing consent is what allows it)")
 	}
 	if !packagePattern.MatchString(s.Policy) {

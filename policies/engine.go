@@ -26,6 +26,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 
+	"github.com/lifeevents/lifeevents/proposals"
 	"github.com/lifeevents/lifeevents/texts"
 )
 
@@ -359,12 +360,12 @@ func (e *Engine) Eligibility(ctx context.Context, service string, input map[stri
 
 // SharingInput asks whether fields may go to a recipient.
 type SharingInput struct {
-	Service         string   `json:"service"`
-	Municipality    string   `json:"municipality"`
-	Recipient       string   `json:"recipient"`
-	Basis           string   `json:"basis"`
-	Fields          []string `json:"fields"`
-	OptionalConsent bool     `json:"optionalConsent"`
+	Service         string              `json:"service"`
+	Municipality    string              `json:"municipality"`
+	Recipient       string              `json:"recipient"`
+	Basis           proposals.BasisKind `json:"basis"`
+	Fields          []string            `json:"fields"`
+	OptionalConsent bool                `json:"optionalConsent"`
 }
 
 // Sharing decides a data transfer.
@@ -392,7 +393,7 @@ func (e *Engine) Sharing(ctx context.Context, in SharingInput) (Decision, error)
 
 func sharingKey(in SharingInput) string {
 	var b strings.Builder
-	for _, s := range []string{in.Service, in.Municipality, in.Recipient, in.Basis, strconv.FormatBool(in.OptionalConsent)} {
+	for _, s := range []string{in.Service, in.Municipality, in.Recipient, string(in.Basis), strconv.FormatBool(in.OptionalConsent)} {
 		b.WriteString(s)
 		b.WriteByte(0)
 	}
@@ -435,7 +436,8 @@ func (e *Engine) Eval(ctx context.Context, query string, input map[string]any) (
 		in.Service, _ = input["service"].(string)
 		in.Municipality, _ = input["municipality"].(string)
 		in.Recipient, _ = input["recipient"].(string)
-		in.Basis, _ = input["basis"].(string)
+		basis, _ := input["basis"].(string)
+		in.Basis = proposals.BasisKind(basis)
 		fields, _ := input["fields"].([]any)
 		for _, f := range fields {
 			if name, ok := f.(string); ok {

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+
+	"github.com/lifeevents/lifeevents/proposals"
 )
 
 // The platform guarantees hold for every bundle that goes live, whatever
@@ -107,9 +109,9 @@ func checkGuarantees(ctx context.Context, c *compiled, report TestReport) error 
 				optional = append(optional, f.Name)
 			}
 		}
-		other := "law"
-		if s.Basis.Kind == "law" {
-			other = "consent"
+		other := proposals.BasisLaw
+		if s.Basis.Kind == proposals.BasisLaw {
+			other = proposals.BasisConsent
 		}
 		for _, m := range municipalities {
 			base := SharingInput{Service: s.ID, Municipality: m, Recipient: s.RecipientFor(m).ID, Basis: s.Basis.Kind, Fields: required}

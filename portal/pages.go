@@ -183,8 +183,8 @@ func checkPage(pr proposals.Proposal, answers map[string]string, problem *propos
 
 func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	decision := r.PostFormValue("decision")
-	if decision != "accept" && decision != "decline" {
+	decision := proposals.Decision(r.PostFormValue("decision"))
+	if !decision.Valid() {
 		p.renderError(w, r, http.StatusBadRequest, "error.bad_request")
 		return
 	}
@@ -199,7 +199,7 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	var answers map[string]string
-	if decision == "accept" {
+	if decision == proposals.Accept {
 		answers = map[string]string{}
 		for _, f := range asked(pr.Fields) {
 			answers[f.Name] = r.PostFormValue("answer." + f.Name)
@@ -220,14 +220,14 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, v *view) {
 	switch {
 	case errors.As(err, &answerErr):
 		p.render(w, r, v, http.StatusUnprocessableEntity, "check", "check.title_error", checkPage(pr, answers, answerErr))
-	case errors.Is(err, ErrNotPending):
-		p.renderError(w, r, http.StatusConflict, "error.not_pending")
-	case errors.Is(err, ErrNoProposal):
+	case errors.Is(err, proposals.ErrNotPending), errors.Is(err, proposals.ErrNotFound):
+		// Ended meanwhile, or its journey is gone: the read model showed
+		// it pending and the citizen's, so it is not another's.
 		p.renderError(w, r, http.StatusConflict, "error.not_pending")
 	case err != nil:
 		p.internal(w, r, err)
 	default:
-		p.sessions.Put(r.Context(), "decided:"+pr.ID, decision)
+		p.sessions.Put(r.Context(), "decided:"+pr.ID, string(decision))
 		http.Redirect(w, r, "/proposals/"+pr.ID+"/done", http.StatusSeeOther)
 	}
 }
@@ -241,10 +241,10 @@ func (p *Portal) done(w http.ResponseWriter, r *http.Request, v *view) {
 	if pr.Status == proposals.StatusPending {
 		// The journey took the decision a moment before the read model
 		// shows it: say what was decided, not what the table still holds.
-		switch p.sessions.GetString(r.Context(), "decided:"+pr.ID) {
-		case "accept":
+		switch proposals.Decision(p.sessions.GetString(r.Context(), "decided:"+pr.ID)) {
+		case proposals.Accept:
 			pr.Status = proposals.StatusAccepted
-		case "decline":
+		case proposals.Decline:
 			pr.Status = proposals.StatusDeclined
 		default:
 			http.Redirect(w, r, "/proposals/"+pr.ID, http.StatusSeeOther)
@@ -308,7 +308,7 @@ func (p *Portal) consents(w http.ResponseWriter, r *http.Request, v *view) {
 // That takes a consent basis, a catalog that lets the service be applied
 // for automatically, and no value the citizen must give.
 func (p *Portal) standingPossible(pr proposals.Proposal) bool {
-	return pr.Basis.Kind == "consent" && p.d.Services.AppliesAutomatically(pr.Service) && !proposals.Asks(pr.Fields)
+	return pr.Basis.Kind == proposals.BasisConsent && p.d.Services.AppliesAutomatically(pr.Service) && !proposals.Asks(pr.Fields)
 }
 
 // giveConsent records a standing consent for the service of one of the

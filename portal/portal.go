@@ -60,17 +60,11 @@ type Consents interface {
 // Decisions delivers a citizen's decision to the proposal's journey and
 // tells journeys about proposals a withdrawal took back.
 type Decisions interface {
-	Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error)
+	// Decide refuses with proposals.ErrNotPending, proposals.ErrNotFound
+	// and *proposals.AnswerError.
+	Decide(ctx context.Context, citizenID, proposalID string, decision proposals.Decision, answers map[string]string) (proposals.Status, error)
 	ProposalsWithdrawn(ctx context.Context, ws []consent.Withdrawn) error
 }
-
-// Decision errors Decisions returns, for the page to say.
-var (
-	// ErrNotPending: the proposal was decided or has ended.
-	ErrNotPending = errors.New("portal: proposal is not pending")
-	// ErrNoProposal: no journey knows the proposal.
-	ErrNoProposal = errors.New("portal: no such proposal")
-)
 
 // Services names services in a language and says which a standing
 // consent can apply for (the policy catalog).

@@ -192,21 +192,21 @@ func (k consents) OffersAllowed(_ context.Context, _ string, optIn bool) (bool, 
 
 type decisions struct{ *store }
 
-func (d decisions) Decide(_ context.Context, c, id, decision string, answers map[string]string) (proposals.Status, error) {
+func (d decisions) Decide(_ context.Context, c, id string, decision proposals.Decision, answers map[string]string) (proposals.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, done := d.decided[id]; done {
-		return "", portal.ErrNotPending
+		return "", proposals.ErrNotPending
 	}
-	d.decided[id] = decision
+	d.decided[id] = string(decision)
 	d.answers[id] = answers
 	for i, p := range d.proposals {
 		if p.ID == id && p.CitizenID == c {
-			d.proposals[i].Status = map[string]proposals.Status{"accept": proposals.StatusAccepted, "decline": proposals.StatusDeclined}[decision]
+			d.proposals[i].Status = map[string]proposals.Status{"accept": proposals.StatusAccepted, "decline": proposals.StatusDeclined}[string(decision)]
 			return d.proposals[i].Status, nil
 		}
 	}
-	return "", portal.ErrNoProposal
+	return "", proposals.ErrNotFound
 }
 
 func (d decisions) ProposalsWithdrawn(context.Context, []consent.Withdrawn) error { return nil }

@@ -101,20 +101,14 @@ func (s *PGStore) ListForLifeEvent(ctx context.Context, lifeEventID string) ([]P
 	return s.list(ctx, `WHERE life_event_id = $1 ORDER BY created_at, id`, lifeEventID)
 }
 
-// final statuses never change again.
-var final = []string{string(StatusGranted), string(StatusRejected), string(StatusDeclined),
-	string(StatusExpired), string(StatusWithdrawn), string(StatusFailed)}
-
-// SetStatus moves the proposal to status unless it already reached a final
-// one, and reports whether it changed. Setting the same status again is a
-// no-op, so a retried step does nothing twice.
-func (s *PGStore) SetStatus(ctx context.Context, id string, status Status, reason string) (bool, error) {
-	tag, err := s.db.Exec(ctx, `UPDATE proposals SET status = $2, status_reason = $3, updated_at = now()
-		WHERE id = $1 AND status <> $2 AND NOT (status = ANY($4))`, id, status, reason, final)
-	if err != nil {
-		return false, fmt.Errorf("proposals: set status of %s: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
+// SetStatus moves the proposal to status in a transaction of its own; see
+// SetStatusTx.
+func (s *PGStore) SetStatus(ctx context.Context, id string, status Status, reason string) (changed bool, err error) {
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		changed, err = SetStatusTx(ctx, tx, id, status, reason)
+		return err
+	})
+	return changed, err
 }
 
 // ClaimExclusive claims an exclusive service of a life event for one

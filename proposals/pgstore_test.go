@@ -131,3 +131,50 @@ func TestClaimExclusiveRace(t *testing.T) {
 		}
 	}
 }
+
+// TestTransitions: the proposal's life is one table; a move outside it is
+// refused, a final status never changes, the same status again is a no-op.
+func TestTransitions(t *testing.T) {
+	ctx := context.Background()
+	s := proposals.NewPGStore(pgtest.New(t))
+	p := sample("ev-1", "c-1")
+	if _, err := s.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetStatus(ctx, p.ID, proposals.StatusGranted, ""); !errors.Is(err, proposals.ErrTransition) {
+		t.Fatalf("pending to granted: %v", err)
+	}
+	if _, err := s.SetStatus(ctx, "p-none", proposals.StatusAccepted, ""); !errors.Is(err, proposals.ErrNotFound) {
+		t.Fatalf("unknown proposal: %v", err)
+	}
+	for _, step := range []struct {
+		to      proposals.Status
+		changed bool
+	}{{proposals.StatusAccepted, true}, {proposals.StatusAccepted, false}, {proposals.StatusWithdrawn, true},
+		{proposals.StatusSubmitted, false}, {proposals.StatusFailed, false}} {
+		changed, err := s.SetStatus(ctx, p.ID, step.to, proposals.ReasonConsentWithdrawn)
+		if err != nil || changed != step.changed {
+			t.Fatalf("to %s: changed=%v err=%v, want changed=%v", step.to, changed, err, step.changed)
+		}
+	}
+	got, _ := s.GetForCitizen(ctx, "c-1", p.ID)
+	if got.Status != proposals.StatusWithdrawn || got.Reason != proposals.ReasonConsentWithdrawn {
+		t.Fatalf("after a final status: %s %q", got.Status, got.Reason)
+	}
+	for from, tos := range map[proposals.Status][]proposals.Status{
+		proposals.StatusSubmitted: {proposals.StatusGranted, proposals.StatusRejected, proposals.StatusFailed},
+		proposals.StatusGranted:   {},
+	} {
+		for _, to := range tos {
+			if !proposals.CanMove(from, to) {
+				t.Errorf("%s to %s refused", from, to)
+			}
+		}
+		if proposals.CanMove(from, proposals.StatusWithdrawn) {
+			t.Errorf("%s may be withdrawn", from)
+		}
+	}
+	if !proposals.StatusExpired.Final() || proposals.StatusAccepted.Final() || proposals.Status("x").Final() {
+		t.Error("Final")
+	}
+}

@@ -48,8 +48,8 @@ type Recipient struct {
 
 // Basis is why a transfer may happen: a law, or the citizen's consent.
 type Basis struct {
-	Kind      string `json:"kind"` // "consent" or "law"
-	Reference string `json:"reference"`
+	Kind      BasisKind `json:"kind"`
+	Reference string    `json:"reference"`
 }
 
 // Field is one pre-filled datum with the value that would be sent.

@@ -49,7 +49,7 @@ type Outcome struct {
 	CitizenID string
 	Service   string
 	Recipient string
-	Basis     string // law or consent
+	Basis     proposals.BasisKind
 	Fields    []string
 	Status    proposals.Status
 	// Reason of a withdrawal or failure: superseded, sibling_accepted,
@@ -285,7 +285,7 @@ type Intent struct {
 func intentFor(sc *Scenario, e events.Event, c candidates.Candidate) Intent {
 	b := sc.Behaviour
 	var in Intent
-	if c.AutoApply && c.Basis.Kind == "consent" {
+	if c.AutoApply && c.Basis.Kind == proposals.BasisConsent {
 		in.Standing = stream(sc.Seed, "standing", c.CitizenID, c.Service).Float64() < b.StandingConsentShare
 	}
 	r := stream(sc.Seed, "answer", c.CitizenID, c.Service, e.ID)
@@ -297,7 +297,7 @@ func intentFor(sc *Scenario, e events.Event, c candidates.Candidate) Intent {
 		in.Answer = "decline"
 	}
 	in.AnswerAt = e.Time.Add(days(b.ResponseDays.draw(r)))
-	if c.Basis.Kind == "consent" && r.Float64() < b.WithdrawalRate {
+	if c.Basis.Kind == proposals.BasisConsent && r.Float64() < b.WithdrawalRate {
 		in.WithdrawAt = e.Time.Add(time.Duration(r.Float64() * float64(c.DecideIn)))
 	}
 	return in
@@ -314,7 +314,7 @@ func (s *sim) decide(ctx context.Context, i int, e events.Event, c candidates.Ca
 		o.Fields = append(o.Fields, f.Name)
 	}
 	in := o.Intent
-	if c.AutoApply && c.Basis.Kind == "consent" {
+	if c.AutoApply && c.Basis.Kind == proposals.BasisConsent {
 		if in.Standing {
 			// The citizen gave the standing consent before; given here
 			// lazily because its recipient depends on where they live.
@@ -409,7 +409,7 @@ func (s *sim) transfer(ctx context.Context, o *Outcome, c candidates.Candidate) 
 		return nil
 	}
 	id := proposals.ID(c.LifeEventID, c.Service, c.CitizenID)
-	if c.Basis.Kind == "consent" && !o.Automatic {
+	if c.Basis.Kind == proposals.BasisConsent && !o.Automatic {
 		if _, _, err := s.store.Give(ctx, c.CitizenID, consent.Request{Kind: consent.KindProposal, Purpose: c.Service,
 			Recipient: c.Recipient.ID, Fields: o.Fields, ProposalID: id, Method: "proposal-accept"}); err != nil {
 			return fmt.Errorf("accept %s: %w", c.Service, err)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -709,12 +708,8 @@ func (f *full) collect(ctx context.Context) (*Result, error) {
 			}
 			made[p.ID] = true
 			planned := f.plan.Proposals[k]
-			reason := p.Reason
-			if p.Status == proposals.StatusWithdrawn {
-				reason = strings.ReplaceAll(reason, " ", "_") // the consent store's "consent withdrawn"
-			}
 			o := Outcome{Event: i, EventID: e.ID, CitizenID: planned.CitizenID, Service: p.Service, Recipient: p.Recipient.ID,
-				Basis: p.Basis.Kind, Status: p.Status, Reason: reason,
+				Basis: p.Basis.Kind, Status: p.Status, Reason: p.Reason,
 				ProposedAt: f.virtual(p.CreatedAt), EndedAt: f.virtual(p.UpdatedAt), Intent: planned.Intent}
 			for _, fl := range p.Fields {
 				o.Fields = append(o.Fields, fl.Name)

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/lifeevents/lifeevents/proposals"
 )
 
 // ErrOutNotEmpty refuses to mix a report into another folder's files.
@@ -239,7 +241,7 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 func (f files) tables(prefix string, s Summary) error {
 	var rows [][]string
 	for _, x := range s.Services {
-		rows = append(rows, []string{x.Service, x.Basis, itoa(x.Eligible), itoa(x.NotEligible), itoa(x.Manual), itoa(x.Proposed),
+		rows = append(rows, []string{x.Service, string(x.Basis), itoa(x.Eligible), itoa(x.NotEligible), itoa(x.Manual), itoa(x.Proposed),
 			itoa(x.Reminded), itoa(x.Accepted), itoa(x.Automatic), itoa(x.Declined), itoa(x.Expired), itoa(x.Withdrawn),
 			itoa(x.Transferred), itoa(x.Granted), itoa(x.Rejected), itoa(x.Failed)})
 	}
@@ -258,7 +260,7 @@ func (f files) tables(prefix string, s Summary) error {
 	}
 	rows = nil
 	for _, x := range s.Transfers {
-		rows = append(rows, []string{x.Recipient, x.Service, x.Basis, x.Fields, itoa(x.Count)})
+		rows = append(rows, []string{x.Recipient, x.Service, string(x.Basis), x.Fields, itoa(x.Count)})
 	}
 	if err := f.csv(prefix+"transfers.csv", []string{"recipient", "service", "basis", "fields", "count"}, rows); err != nil {
 		return err
@@ -326,7 +328,7 @@ func drawFigures(s Summary, weeks int) (figures, error) {
 			recipients = append(recipients, t.Recipient)
 			basis[0], basis[1] = append(basis[0], 0), append(basis[1], 0)
 		}
-		if t.Basis == "law" {
+		if t.Basis == proposals.BasisLaw {
 			basis[0][i] += float64(t.Count)
 		} else {
 			basis[1][i] += float64(t.Count)

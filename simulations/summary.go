@@ -48,9 +48,9 @@ type PopulationInfo struct {
 
 // ServiceSummary is one service's funnel and outcomes.
 type ServiceSummary struct {
-	Service string `json:"service"`
-	Name    string `json:"name"`
-	Basis   string `json:"basis"`
+	Service string              `json:"service"`
+	Name    string              `json:"name"`
+	Basis   proposals.BasisKind `json:"basis"`
 	// Eligible: the policy allowed it (proposed) or only lacked data
 	// (manual); NotEligible: the policy refused.
 	Eligible    int `json:"eligible"`
@@ -82,11 +82,11 @@ type ManualCount struct {
 // TransferCount is how often which data went to which agency on which
 // basis.
 type TransferCount struct {
-	Recipient string `json:"recipient"`
-	Service   string `json:"service"`
-	Basis     string `json:"basis"`
-	Fields    string `json:"fields"`
-	Count     int    `json:"count"`
+	Recipient string              `json:"recipient"`
+	Service   string              `json:"service"`
+	Basis     proposals.BasisKind `json:"basis"`
+	Fields    string              `json:"fields"`
+	Count     int                 `json:"count"`
 }
 
 // AgencySummary is one agency's queue over the run.
@@ -232,7 +232,7 @@ func (r *Result) Summarize() Summary {
 	}
 	slices.SortFunc(s.Transfers, func(a, b TransferCount) int {
 		return cmp.Or(strings.Compare(a.Recipient, b.Recipient), strings.Compare(a.Service, b.Service),
-			strings.Compare(a.Basis, b.Basis), strings.Compare(a.Fields, b.Fields))
+			strings.Compare(string(a.Basis), string(b.Basis)), strings.Compare(a.Fields, b.Fields))
 	})
 	for _, w := range weeks {
 		s.Weeks = append(s.Weeks, *w)

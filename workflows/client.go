@@ -15,12 +15,6 @@ import (
 	"github.com/lifeevents/lifeevents/proposals"
 )
 
-// Errors the API maps to 404 and 409.
-var (
-	ErrNoProposal = errors.New("no such proposal")
-	ErrNotPending = errors.New("the proposal is no longer pending")
-)
-
 // Journeys talks to running journeys on behalf of the API.
 type Journeys struct {
 	Client client.Client
@@ -28,14 +22,17 @@ type Journeys struct {
 
 // Decide delivers the citizen's decision to the proposal's journey and
 // returns the new status. The journey's validator refuses another citizen
-// (ErrNoProposal) and a proposal no longer pending (ErrNotPending). Callers
+// (proposals.ErrNotFound), a proposal no longer pending
+// (proposals.ErrNotPending), a decision other than accept or decline
+// (proposals.ErrInvalidDecision) and missing or invalid asked values
+// (*proposals.AnswerError). Callers
 // decide on proposals the read model shows pending, and a proposal is
 // stored a moment before its journey starts: a journey not found yet is
 // asked again for up to three seconds.
-func (j Journeys) Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error) {
+func (j Journeys) Decide(ctx context.Context, citizenID, proposalID string, decision proposals.Decision, answers map[string]string) (proposals.Status, error) {
 	for attempt := 0; ; attempt++ {
 		st, err := j.decide(ctx, citizenID, proposalID, decision, answers)
-		if !errors.Is(err, ErrNoProposal) || attempt == 30 {
+		if !errors.Is(err, proposals.ErrNotFound) || attempt == 30 {
 			return st, err
 		}
 		select {
@@ -46,7 +43,7 @@ func (j Journeys) Decide(ctx context.Context, citizenID, proposalID, decision st
 	}
 }
 
-func (j Journeys) decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error) {
+func (j Journeys) decide(ctx context.Context, citizenID, proposalID string, decision proposals.Decision, answers map[string]string) (proposals.Status, error) {
 	h, err := j.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: ProposalWorkflowID(proposalID), UpdateName: UpdateDecide,
 		Args:         []any{DecisionRequest{CitizenID: citizenID, Decision: decision, Answers: answers}},
@@ -62,22 +59,19 @@ func (j Journeys) decide(ctx context.Context, citizenID, proposalID, decision st
 	case err == nil:
 		return st, nil
 	case errors.As(err, &notFound):
-		return "", ErrNoProposal
+		return "", proposals.ErrNotFound
 	case errors.As(err, &appErr) && appErr.Type() == ErrTypeNotFound:
-		return "", ErrNoProposal
+		return "", proposals.ErrNotFound
 	case errors.As(err, &appErr) && appErr.Type() == ErrTypeNotPending:
-		return "", ErrNotPending
+		return "", proposals.ErrNotPending
 	case errors.As(err, &appErr) && appErr.Type() == ErrTypeInvalidAnswers:
 		field, code, _ := strings.Cut(appErr.Message(), ":")
 		return "", &proposals.AnswerError{Field: field, Code: code}
 	case errors.As(err, &appErr):
-		return "", fmt.Errorf("%w: %s", ErrInvalidDecision, appErr.Message())
+		return "", fmt.Errorf("%w: %s", proposals.ErrInvalidDecision, appErr.Message())
 	}
 	return "", fmt.Errorf("workflows: decide %s: %w", proposalID, err)
 }
-
-// ErrInvalidDecision is a decision other than accept or decline.
-var ErrInvalidDecision = errors.New("invalid decision")
 
 // AgencyResult tells the proposal's journey what the agency decided.
 func (j Journeys) AgencyResult(ctx context.Context, proposalID, status, note string) error {
@@ -93,7 +87,7 @@ func (j Journeys) AgencyResult(ctx context.Context, proposalID, status, note str
 func (j Journeys) ProposalsWithdrawn(ctx context.Context, ws []consent.Withdrawn) error {
 	var errs []error
 	for _, w := range ws {
-		err := j.Client.SignalWorkflow(ctx, ProposalWorkflowID(w.ProposalID), "", SignalWithdraw, Withdrawal{Reason: "consent_withdrawn"})
+		err := j.Client.SignalWorkflow(ctx, ProposalWorkflowID(w.ProposalID), "", SignalWithdraw, Withdrawal{Reason: proposals.ReasonConsentWithdrawn})
 		var notFound *serviceerror.NotFound
 		if err != nil && !errors.As(err, &notFound) {
 			errs = append(errs, err)

@@ -82,7 +82,7 @@ func LifeEvent(ctx workflow.Context, in LifeEventInput) (LifeEventResult, error)
 		}
 		for _, id := range old {
 			// A journey that already ended has nothing to withdraw.
-			_ = workflow.SignalExternalWorkflow(ctx, ProposalWorkflowID(id), "", SignalWithdraw, Withdrawal{Reason: "superseded"}).Get(ctx, nil)
+			_ = workflow.SignalExternalWorkflow(ctx, ProposalWorkflowID(id), "", SignalWithdraw, Withdrawal{Reason: proposals.ReasonSuperseded}).Get(ctx, nil)
 		}
 	}
 

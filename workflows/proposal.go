@@ -35,7 +35,7 @@ type ProposalInput struct {
 // DecisionRequest is the citizen's answer, carried by the decide Update.
 type DecisionRequest struct {
 	CitizenID string
-	Decision  string // "accept" or "decline"
+	Decision  proposals.Decision
 	// Answers are the values the proposal asks for (fields with Ask),
 	// given with an acceptance.
 	Answers map[string]string `json:",omitempty"`
@@ -43,7 +43,7 @@ type DecisionRequest struct {
 
 // Withdrawal asks a pending proposal to stop.
 type Withdrawal struct {
-	Reason string // "consent_withdrawn", "sibling_accepted", "superseded"
+	Reason string // proposals.ReasonConsentWithdrawn, ReasonSiblingAccepted, ReasonSuperseded
 }
 
 // AgencyResult is the agency's answer to a submission.
@@ -75,13 +75,13 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 		return status, err
 	}
 
-	var decision string
+	var decision proposals.Decision
 	var answers map[string]string
 	var withdrawal *Withdrawal
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateDecide,
 		func(ctx workflow.Context, req DecisionRequest) (proposals.Status, error) {
 			decision = req.Decision
-			if req.Decision == "accept" {
+			if req.Decision == proposals.Accept {
 				answers = req.Answers
 				return proposals.StatusAccepted, nil
 			}
@@ -94,10 +94,10 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 			if status != proposals.StatusPending || decision != "" || withdrawal != nil {
 				return temporal.NewApplicationError("the proposal is no longer pending", ErrTypeNotPending)
 			}
-			if req.Decision != "accept" && req.Decision != "decline" {
+			if !req.Decision.Valid() {
 				return temporal.NewApplicationError("decision must be accept or decline", "invalid_decision")
 			}
-			if req.Decision == "accept" && (proposals.Asks(c.Fields) || len(req.Answers) > 0) {
+			if req.Decision == proposals.Accept && (proposals.Asks(c.Fields) || len(req.Answers) > 0) {
 				var ae *proposals.AnswerError
 				if _, err := proposals.Fill(c.Fields, req.Answers); errors.As(err, &ae) {
 					return temporal.NewApplicationError(ae.Field+":"+ae.Code, ErrTypeInvalidAnswers)
@@ -115,7 +115,7 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 		return status, err
 	}
 	if auto {
-		decision = "accept"
+		decision = proposals.Accept
 	}
 
 	// Wait for the decision, reminding once before the deadline.
@@ -147,11 +147,11 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 		return s, workflow.ExecuteActivity(ctx, a.SetStatus, StatusChange{Candidate: c, Status: s, Reason: reason}).Get(ctx, nil)
 	}
 	switch {
-	case withdrawal != nil && decision != "accept":
+	case withdrawal != nil && decision != proposals.Accept:
 		return finish(proposals.StatusWithdrawn, withdrawal.Reason)
 	case !ok:
-		return finish(proposals.StatusExpired, "deadline passed")
-	case decision == "decline":
+		return finish(proposals.StatusExpired, proposals.ReasonDeadline)
+	case decision == proposals.Decline:
 		return finish(proposals.StatusDeclined, "")
 	}
 
@@ -162,11 +162,11 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 			return status, err
 		}
 		if !won {
-			return finish(proposals.StatusWithdrawn, "sibling_accepted")
+			return finish(proposals.StatusWithdrawn, proposals.ReasonSiblingAccepted)
 		}
 		for _, sib := range in.Siblings {
 			// A sibling that already ended has nothing to withdraw.
-			_ = workflow.SignalExternalWorkflow(ctx, ProposalWorkflowID(sib), "", SignalWithdraw, Withdrawal{Reason: "sibling_accepted"}).Get(ctx, nil)
+			_ = workflow.SignalExternalWorkflow(ctx, ProposalWorkflowID(sib), "", SignalWithdraw, Withdrawal{Reason: proposals.ReasonSiblingAccepted}).Get(ctx, nil)
 		}
 	}
 	status = proposals.StatusAccepted
@@ -176,7 +176,7 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 	if proposals.Asks(c.Fields) && workflow.GetVersion(ctx, "decision-answers", workflow.DefaultVersion, 1) == 1 {
 		filled, err := proposals.Fill(c.Fields, answers)
 		if err != nil { // the Update's validator let no such acceptance in
-			return finish(proposals.StatusFailed, "answers_missing")
+			return finish(proposals.StatusFailed, proposals.ReasonAnswersMissing)
 		}
 		c.Fields = filled
 	}
@@ -189,10 +189,10 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 	err = workflow.ExecuteActivity(ctx, a.Submit, c).Get(ctx, &submitted)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeNoBasis {
-		return finish(proposals.StatusWithdrawn, "consent_withdrawn")
+		return finish(proposals.StatusWithdrawn, proposals.ReasonConsentWithdrawn)
 	}
 	if err != nil {
-		return finish(proposals.StatusFailed, "submission failed")
+		return finish(proposals.StatusFailed, proposals.ReasonSubmission)
 	}
 	status = proposals.StatusSubmitted
 	// Webhook delivery came after the first release.

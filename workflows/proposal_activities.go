@@ -108,7 +108,7 @@ func fieldNames(fs []proposals.Field) []string {
 // AutoApply reports whether the service may be applied for without asking:
 // the catalog allows it and a standing consent covers the preview.
 func (a *Activities) AutoApply(ctx context.Context, c Candidate) (bool, error) {
-	if !c.AutoApply || c.Basis.Kind != "consent" || a.Consents == nil || proposals.Asks(c.Fields) {
+	if !c.AutoApply || c.Basis.Kind != proposals.BasisConsent || a.Consents == nil || proposals.Asks(c.Fields) {
 		// A proposal that asks the citizen for a value waits for them.
 		return false, nil
 	}
@@ -139,12 +139,14 @@ func serviceArgs(c Candidate) map[string]string {
 // SetStatus records the proposal's new status and tells the citizen.
 func (a *Activities) SetStatus(ctx context.Context, ch StatusChange) error {
 	id := proposalID(ch.Candidate)
-	if _, err := a.Statuses.SetStatus(ctx, id, ch.Status, ch.Reason); err != nil {
+	if _, err := a.Statuses.SetStatus(ctx, id, ch.Status, ch.Reason); errors.Is(err, proposals.ErrTransition) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "invalid_transition", err)
+	} else if err != nil {
 		return err
 	}
 	key, args := "status."+string(ch.Status), serviceArgs(ch.Candidate)
 	switch ch.Reason {
-	case "sibling_accepted", "superseded":
+	case proposals.ReasonSiblingAccepted, proposals.ReasonSuperseded:
 		key = "status." + ch.Reason
 	case "":
 	default:
@@ -166,7 +168,7 @@ func (a *Activities) ClaimExclusive(ctx context.Context, c Candidate) (bool, err
 func (a *Activities) Accept(ctx context.Context, r AcceptRequest) error {
 	c := r.Candidate
 	id := proposalID(c)
-	if c.Basis.Kind == "consent" && !r.Automatic {
+	if c.Basis.Kind == proposals.BasisConsent && !r.Automatic {
 		_, exists, err := a.Consents.ForProposal(ctx, c.CitizenID, id)
 		if err != nil {
 			return err
@@ -207,7 +209,9 @@ func (a *Activities) Submit(ctx context.Context, c Candidate) (bool, error) {
 		Recipient: c.Recipient.ID, Purpose: c.Service, BasisKind: c.Basis.Kind, BasisReference: c.Basis.Reference,
 		Fields: fieldNames(c.Fields),
 	}, map[string]any{"proposalId": id, "service": c.Service, "citizenId": c.CitizenID, "fields": values})
-	if errors.Is(err, consent.ErrNoConsent) || errors.Is(err, consent.ErrPolicyDenied) {
+	// A withdrawal that came first leaves no ground for the transfer
+	// either: the journey ends the proposal as withdrawn.
+	if errors.Is(err, consent.ErrNoConsent) || errors.Is(err, consent.ErrPolicyDenied) || errors.Is(err, proposals.ErrNotAccepted) {
 		return false, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeNoBasis, err)
 	}
 	if err != nil {

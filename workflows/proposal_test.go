@@ -33,13 +33,13 @@ func newRun(t *testing.T) run {
 	return run{env, f, t}
 }
 
-func (r run) decide(after time.Duration, citizen, decision string, rejected *string) {
+func (r run) decide(after time.Duration, citizen string, decision proposals.Decision, rejected *string) {
 	r.answer(after, citizen, decision, nil, rejected)
 }
 
-func (r run) answer(after time.Duration, citizen, decision string, answers map[string]string, rejected *string) {
+func (r run) answer(after time.Duration, citizen string, decision proposals.Decision, answers map[string]string, rejected *string) {
 	r.env.RegisterDelayedCallback(func() {
-		r.env.UpdateWorkflow(workflows.UpdateDecide, "u-"+citizen+decision+after.String(), &testsuite.TestUpdateCallback{
+		r.env.UpdateWorkflow(workflows.UpdateDecide, "u-"+citizen+string(decision)+after.String(), &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) {
 				if rejected != nil {

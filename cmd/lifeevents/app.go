@@ -214,21 +214,7 @@ func (a *app) startSweeper() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			if n, err := store.ExpireDue(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("consent expiry sweep failed", "error", err)
-			} else if n > 0 {
-				a.log.Info("consents expired", "count", n)
-			}
-			if _, err := store.PurgeTransfers(ctx, a.retention); err != nil && ctx.Err() == nil {
-				a.log.Warn("transfer retention sweep failed", "error", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Minute):
-			}
-		}
+		store.Sweep(ctx, time.Minute, a.retention, a.log.With("component", "consent-sweeper"))
 	}()
 	a.onStop(func() { cancel(); <-done })
 }
@@ -241,7 +227,7 @@ func (a *app) startWorker() error {
 	consents := a.consents()
 	w.RegisterActivity(&workflows.Activities{
 		Proposals:     proposals.NewPGStore(a.pool),
-		Events:        events.NewPGStatusLog(a.pool),
+		Events:        events.NewPGStatusLog(a.pool, nil),
 		Policies:      a.engine,
 		Decisions:     policies.NewPGDecisionLog(a.pool),
 		Registry:      registries.NewPG(a.pool),
@@ -286,20 +272,8 @@ func (a *app) startIngest(ctx context.Context, brokers []string) {
 	c := ingest.NewConsumer(reader, dlq, workflows.Starter{Client: a.tc}, log, ingest.NewMetrics(a.reg))
 	relay := intake.NewRelay(a.pool, out, a.log.With("component", "outbox"))
 	index := ingest.NewDeadLetters(a.pool, log)
-	a.reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lifeevents_ingest_consumer_lag", Help: "Messages on life-events not yet consumed by this process."},
-			func() float64 { return float64(reader.Stats().Lag) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lifeevents_outbox_backlog", Help: "Applications stored but not yet published to Kafka."},
-			func() float64 {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				n, err := relay.Backlog(ctx)
-				if err != nil {
-					return -1
-				}
-				return float64(n)
-			}),
-	)
+	ingest.RegisterLag(a.reg, func() int64 { return reader.Stats().Lag })
+	relay.RegisterBacklog(a.reg)
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{}, 3)
 	for name, run := range map[string]func() error{
@@ -343,14 +317,15 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 	if p != nil {
 		web = p
 	}
+	applications := intake.NewStore(a.pool, events.NewPublisher(nil, keySecret))
 	h := httpapi.New(httpapi.Deps{
 		Portal:          web,
 		DevIdP:          idp,
 		DevMail:         mail,
 		Verifier:        verifier,
 		Proposals:       proposals.NewPGStore(a.pool),
-		Events:          events.NewPGStatusLog(a.pool),
-		Intake:          intake.NewStore(a.pool, events.NewPublisher(nil, keySecret)),
+		Events:          events.NewPGStatusLog(a.pool, applications),
+		Intake:          applications,
 		DeadLetters:     ingest.NewDeadLetters(a.pool, a.log.With("component", "dlq")),
 		Policies:        a.engine,
 		Bundles:         policies.NewPGBundles(a.pool),

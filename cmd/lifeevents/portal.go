@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/spf13/pflag"
 
-	"github.com/lifeevents/lifeevents/consent"
 	"github.com/lifeevents/lifeevents/inbox"
 	"github.com/lifeevents/lifeevents/internal/devidp"
 	"github.com/lifeevents/lifeevents/notify"
@@ -52,31 +50,13 @@ func (a *app) newPortal(cfg portal.Config) (*portal.Portal, error) {
 		Proposals: proposals.NewPGStore(a.pool),
 		Messages:  inbox.NewPGStore(a.pool),
 		Consents:  a.consents(),
-		Decisions: portalJourneys{workflows.Journeys{Client: a.tc}},
+		Decisions: workflows.Journeys{Client: a.tc},
 		Services:  a.engine,
 		Contacts:  notify.NewContacts(a.pool),
 		Sessions:  sessions,
 		Texts:     catalog,
 		Log:       a.log.With("component", "portal"),
 	})
-}
-
-// portalJourneys gives the portal the journeys' answers in its own terms.
-type portalJourneys struct{ j workflows.Journeys }
-
-func (p portalJourneys) Decide(ctx context.Context, citizenID, proposalID, decision string, answers map[string]string) (proposals.Status, error) {
-	st, err := p.j.Decide(ctx, citizenID, proposalID, decision, answers)
-	switch {
-	case errors.Is(err, workflows.ErrNotPending):
-		return st, fmt.Errorf("%w: %w", portal.ErrNotPending, err)
-	case errors.Is(err, workflows.ErrNoProposal):
-		return st, fmt.Errorf("%w: %w", portal.ErrNoProposal, err)
-	}
-	return st, err
-}
-
-func (p portalJourneys) ProposalsWithdrawn(ctx context.Context, ws []consent.Withdrawn) error {
-	return p.j.ProposalsWithdrawn(ctx, ws)
 }
 
 // devPortal is dev mode's portal: the built-in identity provider with the

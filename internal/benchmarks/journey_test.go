@@ -68,7 +68,7 @@ func journeyWorker(b *testing.B, c client.Client, db *pgxpool.Pool) {
 	w.RegisterWorkflow(workflows.LifeEvent)
 	w.RegisterWorkflow(workflows.Proposal)
 	w.RegisterActivity(&workflows.Activities{
-		Proposals: proposals.NewPGStore(db), Events: events.NewPGStatusLog(db), Policies: engine,
+		Proposals: proposals.NewPGStore(db), Events: events.NewPGStatusLog(db, nil), Policies: engine,
 		Decisions: policies.NewPGDecisionLog(db), Registry: registries.NewPG(db), Inbox: inbox.NewPGStore(db),
 		Offers: cs, Statuses: proposals.NewPGStore(db), Consents: cs, Submissions: agencies.NewPGStore(db, cs),
 		Now: time.Now,
