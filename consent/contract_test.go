@@ -60,7 +60,7 @@ func TestContract(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m := consent.NewMemory(e, "Landkreis (sample)")
+			m := consent.NewMemory(e, consent.Config{Controller: "Landkreis (sample)"})
 			return store{records: m, authorize: m.Authorize, setClock: func(c func() time.Time) { m.Clock = c }}
 		},
 	} {

@@ -17,8 +17,8 @@ import (
 // withdrawal or an objection reports none taken back; the caller that
 // holds the proposals does that.
 type Memory struct {
-	policies   Policies
-	controller string
+	policies Policies
+	cfg      Config
 	// Clock is the time validity is judged by; a simulation sets its
 	// virtual clock.
 	Clock func() time.Time
@@ -34,8 +34,8 @@ type Memory struct {
 }
 
 // NewMemory returns an empty in-memory store.
-func NewMemory(p Policies, controller string) *Memory {
-	return &Memory{policies: p, controller: controller, Clock: time.Now,
+func NewMemory(p Policies, cfg Config) *Memory {
+	return &Memory{policies: p, cfg: cfg.withDefaults(), Clock: time.Now,
 		byID: map[string]*Consent{}, byCitizen: map[string][]*Consent{},
 		transfers: map[string]Record{}, log: map[string][]string{}}
 }
@@ -66,9 +66,9 @@ func (m *Memory) Give(_ context.Context, citizenID string, r Request) (Consent, 
 	if m.NewID != nil {
 		id = m.NewID()
 	}
-	c := &Consent{ID: id, CitizenID: citizenID, Kind: r.Kind, Purpose: r.Purpose, Controller: m.controller,
+	c := &Consent{ID: id, CitizenID: citizenID, Kind: r.Kind, Purpose: r.Purpose, Controller: m.cfg.Controller,
 		Recipient: r.Recipient, DataCategories: slices.Clone(r.DataCategories), Fields: slices.Clone(r.Fields),
-		LegalBasis: "Art. 6 Abs. 1 lit. a DSGVO", CollectionMethod: r.Method, NoticeVersion: r.NoticeVersion,
+		LegalBasis: m.cfg.LegalBasis, CollectionMethod: r.Method, NoticeVersion: r.NoticeVersion,
 		ProposalID: r.ProposalID,
 		History:    []Event{{Kind: "given", At: now.UTC(), ValidUntil: utc(r.ExpiresAt), Method: r.Method}}}
 	c.derive(now)

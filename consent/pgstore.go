@@ -35,17 +35,17 @@ type Withdrawn = proposals.Withdrawn
 
 // Store keeps consent records and the transfer log in Postgres.
 type Store struct {
-	db         *pgxpool.Pool
-	policies   Policies
-	controller string
+	db       *pgxpool.Pool
+	policies Policies
+	cfg      Config
 	// Clock is the time validity is judged by; tests move it.
 	Clock func() time.Time
 }
 
-// NewStore returns the store; controller names the data controller on
-// every record.
-func NewStore(db *pgxpool.Pool, p Policies, controller string) *Store {
-	return &Store{db: db, policies: p, controller: controller, Clock: time.Now}
+// NewStore returns the store; cfg names the controller and the legal basis
+// on every record (validated by the caller: see Config.Validate).
+func NewStore(db *pgxpool.Pool, p Policies, cfg Config) *Store {
+	return &Store{db: db, policies: p, cfg: cfg.withDefaults(), Clock: time.Now}
 }
 
 func newID(prefix string) string {
@@ -171,8 +171,8 @@ func (s *Store) Give(ctx context.Context, citizenID string, r Request) (Consent,
 		if _, err := tx.Exec(ctx, `INSERT INTO consents (id, citizen_id, kind, purpose, controller, recipient, data_categories,
 			fields, legal_basis, collection_method, notice_version, proposal_id)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,NULLIF($12,''))`,
-			id, citizenID, r.Kind, r.Purpose, s.controller, r.Recipient, cats, fields,
-			"Art. 6 Abs. 1 lit. a DSGVO", r.Method, r.NoticeVersion, r.ProposalID); err != nil {
+			id, citizenID, r.Kind, r.Purpose, s.cfg.Controller, r.Recipient, cats, fields,
+			s.cfg.LegalBasis, r.Method, r.NoticeVersion, r.ProposalID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO consent_events (consent_id, kind, valid_until, method) VALUES ($1, 'given', $2, $3)`,
@@ -570,8 +570,6 @@ func (s *Store) Transfers(ctx context.Context, citizenID string) ([]Record, erro
 	return out, nil
 }
 
-// PurgeTransfers deletes log entries older than the retention period
-// (two years by default, as the Datenschutzcockpit keeps them).
 // Sweep records expired consents and purges transfer-log entries older
 // than retention every interval until ctx ends.
 func (s *Store) Sweep(ctx context.Context, interval, retention time.Duration, log *slog.Logger) {
@@ -592,6 +590,8 @@ func (s *Store) Sweep(ctx context.Context, interval, retention time.Duration, lo
 	}
 }
 
+// PurgeTransfers deletes log entries older than the retention period
+// (two years by default, as the Datenschutzcockpit keeps them).
 func (s *Store) PurgeTransfers(ctx context.Context, retention time.Duration) (int, error) {
 	tag, err := s.db.Exec(ctx, `DELETE FROM transfers WHERE at < $1`, s.Clock().Add(-retention))
 	if err != nil {

@@ -33,7 +33,7 @@ func newStore(t testing.TB) (*consent.Store, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	db := pgtest.New(t)
-	return consent.NewStore(db, e, "Landkreis (sample)"), db
+	return consent.NewStore(db, e, consent.Config{Controller: "Landkreis (sample)"}), db
 }
 
 var wasteFields = []string{"applicantId", "newAddress"}

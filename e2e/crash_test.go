@@ -49,6 +49,22 @@ func TestCrashResume(t *testing.T) {
 	kills := 0
 	for i := range journeys {
 		dev.emit(event(t, "move.json", fmt.Sprintf("crash-%02d", i)))
+		if i == 30 {
+			// Erika takes back her standing consent for the parking permit
+			// while journeys apply for it: each of those ends either
+			// submitted (with its transfer) or withdrawn (with none).
+			var mine struct {
+				Items []struct{ ID, Purpose, Status string }
+			}
+			dev.get("/api/v1/me/consents", erika, &mine)
+			for _, c := range mine.Items {
+				if c.Purpose == "parking_permit" && c.Status == "active" {
+					if code := dev.post("/api/v1/me/consents/"+c.ID+"/withdraw", erika, nil, nil); code != http.StatusOK {
+						t.Fatalf("withdraw the parking permit's consent: %d", code)
+					}
+				}
+			}
+		}
 		if i%12 == 11 {
 			time.Sleep(time.Duration(rnd.IntN(2500)) * time.Millisecond)
 			dev.kill(syscall.SIGKILL)
@@ -103,6 +119,9 @@ func TestCrashResume(t *testing.T) {
 	if n := count(`SELECT count(*) FROM proposals p WHERE life_event_id LIKE 'crash-%' AND status = 'granted'
 		AND (SELECT count(*) FROM transfers t WHERE t.proposal_id = p.id) <> 1`); n != 0 {
 		t.Fatalf("%d granted proposals without exactly one transfer", n)
+	}
+	if n := dev.checkOutcomes(t, conn, "crash-"); n != journeys*4 {
+		t.Fatalf("checked %d proposals against their journeys, want %d", n, journeys*4)
 	}
 	t.Logf("%d journeys, %d kills: %v, %d transfers", journeys, kills, byStatus(t, conn), transfers)
 	dev.kill(syscall.SIGTERM)

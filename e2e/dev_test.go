@@ -205,6 +205,7 @@ func TestBadInput(t *testing.T) {
 		return []string{"--temporal-addr", "127.0.0.1:0", "--kafka-port", "0"}
 	}
 	missing := filepath.Join(t.TempDir(), "no-such-data-dir")
+	codecKey := "LIFEEVENTS_CODEC_KEY=" + strings.Repeat("0f", 32)
 
 	cases := []struct {
 		name string
@@ -221,7 +222,17 @@ func TestBadInput(t *testing.T) {
 		{"emit invalid event", nil, []string{"emit", "../events/decode_test.go"}, "malformed_json"},
 		{"token without role", nil, []string{"token", "--sub", "x"}, "--role is required"},
 		{"token unknown role", nil, []string{"token", "--sub", "x", "--role", "root"}, "unknown role"},
-		{"serve without config", []string{"DATABASE_URL="}, []string{"serve"}, "--database-url is required"},
+		{"serve without config", []string{"DATABASE_URL="}, []string{"serve"}, "--database-url (DATABASE_URL) is required"},
+		{"serve without controller", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "TEMPORAL_ADDRESS=127.0.0.1:1", "LIFEEVENTS_KEY_SECRET=" + strings.Repeat("ab", 16), "LIFEEVENTS_CONTROLLER="},
+			[]string{"serve", "--jwt-issuer", "https://idp.example", "--jwt-audience", "lifeevents-api"}, "--controller (LIFEEVENTS_CONTROLLER) is required"},
+		{"worker with an unreadable certificate", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "TEMPORAL_ADDRESS=temporal.example:7233", "LIFEEVENTS_CONTROLLER=Landkreis"},
+			[]string{"worker", "--temporal-tls-ca", missing + "/ca.pem"}, "--temporal-tls-ca " + missing + "/ca.pem: no such file or directory"},
+		{"worker with an unreachable database", []string{"DATABASE_URL=postgres://u:secret-pw@127.0.0.1:1/x", "TEMPORAL_ADDRESS=127.0.0.1:1", "LIFEEVENTS_CONTROLLER=Landkreis", codecKey},
+			[]string{"worker"}, "--database-url: postgres at 127.0.0.1:1"},
+		{"worker with an unreachable temporal", []string{"DATABASE_URL=" + pgtest.URL(t), "TEMPORAL_ADDRESS=127.0.0.1:1", "LIFEEVENTS_CONTROLLER=Landkreis", codecKey},
+			[]string{"worker"}, "temporal at 127.0.0.1:1 (namespace default)"},
+		{"ingest with a clear-text password", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "TEMPORAL_ADDRESS=127.0.0.1:1", "KAFKA_BROKERS=kafka.example:9093",
+			"KAFKA_SASL_MECHANISM=PLAIN", "KAFKA_USERNAME=district", "KAFKA_PASSWORD=secret-pw"}, []string{"ingest"}, "without --kafka-tls would send the password in clear text"},
 		{"serve without token issuer", []string{"DATABASE_URL=postgres://127.0.0.1:1/x", "TEMPORAL_ADDRESS=127.0.0.1:1", "LIFEEVENTS_KEY_SECRET=" + strings.Repeat("ab", 16)},
 			[]string{"serve", "--jwt-audience", "lifeevents-api"}, "LIFEEVENTS_JWT_ISSUER"},
 		{"token for a bare registry", nil, []string{"token", "--sub", "x", "--role", "registry"}, "registry:<8-digit municipality key>"},
@@ -231,9 +242,16 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			began := time.Now()
 			msg := strings.TrimSpace(cliFails(t, c.env, c.args...))
 			if !strings.Contains(msg, c.want) {
 				t.Fatalf("stderr %q does not name %q", msg, c.want)
+			}
+			if took := time.Since(began); took > 30*time.Second {
+				t.Fatalf("refused after %s, not within 30 s", took)
+			}
+			if strings.Contains(msg, "secret-pw") {
+				t.Fatalf("the password is in the message: %q", msg)
 			}
 			if lines := strings.Split(msg, "\n"); !strings.HasPrefix(lines[len(lines)-1], "lifeevents: ") {
 				t.Fatalf("last line is not the one-line reason: %q", msg)

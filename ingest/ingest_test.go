@@ -67,7 +67,7 @@ func startBroker(t *testing.T) *devkafka.Broker {
 
 func produce(t *testing.T, addr string, values ...[]byte) {
 	t.Helper()
-	w := ingest.NewWriter([]string{addr}, events.Topic)
+	w := ingest.NewWriter(ingest.Plain(addr), events.Topic)
 	defer w.Close()
 	var msgs []kafka.Message
 	for _, v := range values {
@@ -80,8 +80,8 @@ func produce(t *testing.T, addr string, values ...[]byte) {
 
 func runConsumer(t *testing.T, addr string, s ingest.Starter) (stop func()) {
 	t.Helper()
-	r := ingest.NewReader([]string{addr})
-	dlq := ingest.NewDLQWriter([]string{addr})
+	r := ingest.NewReader(ingest.Plain(addr))
+	dlq := ingest.NewDLQWriter(ingest.Plain(addr))
 	c := ingest.NewConsumer(r, dlq, s, slog.New(slog.DiscardHandler), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -177,7 +177,7 @@ func TestNoCommitWithoutDeadLetter(t *testing.T) {
 	b := startBroker(t)
 	produce(t, b.Addr(), []byte("garbage"), moveEvent(t, "after-garbage"))
 
-	r := ingest.NewReader([]string{b.Addr()})
+	r := ingest.NewReader(ingest.Plain(b.Addr()))
 	fw := &failingWriter{}
 	rec := &recorder{}
 	c := ingest.NewConsumer(r, fw, rec, slog.New(slog.DiscardHandler), nil)

@@ -13,18 +13,19 @@ const Group = "lifeevents-ingest"
 
 // NewReader returns a consumer-group reader on the life-events topic.
 // Offsets are committed explicitly, after the journey started.
-func NewReader(brokers []string) *kafka.Reader {
-	return newGroupReader(brokers, Group, events.Topic)
+func NewReader(k Kafka) *kafka.Reader {
+	return newGroupReader(k, Group, events.Topic)
 }
 
 // NewDLQReader reads the dead-letter topic in the index group.
-func NewDLQReader(brokers []string) *kafka.Reader {
-	return newGroupReader(brokers, IndexGroup, events.TopicDLQ)
+func NewDLQReader(k Kafka) *kafka.Reader {
+	return newGroupReader(k, IndexGroup, events.TopicDLQ)
 }
 
-func newGroupReader(brokers []string, group, topic string) *kafka.Reader {
+func newGroupReader(k Kafka, group, topic string) *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        brokers,
+		Brokers:        k.Brokers,
+		Dialer:         k.dialer(),
 		GroupID:        group,
 		Topic:          topic,
 		MinBytes:       1,
@@ -42,9 +43,10 @@ func newGroupReader(brokers []string, group, topic string) *kafka.Reader {
 
 // NewWriter returns a writer that acknowledges each write once all
 // replicas have it. With an empty topic, each message names its own.
-func NewWriter(brokers []string, topic string) *kafka.Writer {
+func NewWriter(k Kafka, topic string) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(brokers...),
+		Addr:                   kafka.TCP(k.Brokers...),
+		Transport:              k.transport(),
 		Topic:                  topic,
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
@@ -59,8 +61,8 @@ func NewWriter(brokers []string, topic string) *kafka.Writer {
 // NewDLQWriter returns the writer of dead letters. The consumer writes them
 // one at a time and waits for each, so a batch of one is flushed at once
 // instead of waiting out BatchTimeout.
-func NewDLQWriter(brokers []string) *kafka.Writer {
-	w := NewWriter(brokers, events.TopicDLQ)
+func NewDLQWriter(k Kafka) *kafka.Writer {
+	w := NewWriter(k, events.TopicDLQ)
 	w.BatchSize = 1
 	return w
 }

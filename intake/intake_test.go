@@ -139,7 +139,7 @@ func TestOutboxSurvivesBrokerOutage(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kafka")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
-	w := ingest.NewWriter([]string{addr}, "")
+	w := ingest.NewWriter(ingest.Plain(addr), "")
 	w.WriteTimeout, w.MaxAttempts = time.Second, 1
 	defer w.Close()
 	relay := mkRelay(w)

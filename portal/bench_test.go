@@ -72,7 +72,7 @@ func BenchmarkPostkorb(b *testing.B) {
 		}
 	}
 	catalog, _ := texts.New()
-	consents := consent.NewStore(db, engine, "Landkreis")
+	consents := consent.NewStore(db, engine, consent.Config{Controller: "Landkreis"})
 
 	// The portal with its sessions in Postgres, logged in through the dev
 	// provider once.

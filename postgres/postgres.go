@@ -6,10 +6,12 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -17,19 +19,30 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Open connects a pool and checks the server answers.
+// Open connects a pool and checks the server answers. The URL carries
+// everything a managed database needs (sslmode=verify-full,
+// sslrootcert=…, sslcert/sslkey for client certificates); errors name the
+// setting and never the password. Without connect_timeout in the URL a
+// connection attempt gives up after 10 s.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, errors.New("--database-url (DATABASE_URL) is required: postgres://user:password@host:5432/db?sslmode=verify-full")
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: parse DATABASE_URL: %w", err)
+		// pgx's message repeats the URL with the password masked.
+		return nil, fmt.Errorf("--database-url: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+		return nil, fmt.Errorf("--database-url: connect: %w", err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres: ping %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, fmt.Errorf("--database-url: postgres at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	return pool, nil
 }

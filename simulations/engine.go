@@ -126,7 +126,7 @@ func Run(ctx context.Context, sc *Scenario, pop *Population, p Policies, opt Opt
 		return nil, err
 	}
 	start := sc.Start()
-	store := consent.NewMemory(p, "simulation")
+	store := consent.NewMemory(p, consent.Config{Controller: "simulation"})
 	store.Clock = func() time.Time { return start }
 	var ids atomic.Uint64
 	store.NewID = func() string { return "cs-sim-" + strconv.FormatUint(ids.Add(1), 10) }

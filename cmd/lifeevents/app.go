@@ -15,10 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/segmentio/kafka-go"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeevents/lifeevents/agencies"
@@ -50,9 +48,10 @@ type app struct {
 	// deliver routes submissions to agencies with a webhook.
 	deliver agencies.Router
 	// district settings
-	offersOptIn bool
-	retention   time.Duration
-	timeScale   float64
+	offersOptIn   bool
+	retention     time.Duration
+	consentConfig consent.Config
+	timeScale     float64
 	// policyApprovers is how many people must approve a policy upload.
 	policyApprovers int
 	agencyTimeout   time.Duration
@@ -116,18 +115,14 @@ func (a *app) usePostgres(pool *pgxpool.Pool) {
 	a.checks = append(a.checks, httpapi.Check{Name: "postgres", Check: pool.Ping})
 }
 
-func (a *app) dialTemporal(ctx context.Context, hostPort, namespace string) error {
-	opts := client.Options{
-		HostPort:  hostPort,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(a.log.With("component", "temporal-sdk")),
-	}
+func (a *app) dialTemporal(ctx context.Context, cfg workflows.TemporalConfig) error {
+	var dc converter.DataConverter
 	if a.codec != nil {
-		opts.DataConverter = a.codec.DataConverter()
+		dc = a.codec.DataConverter()
 	}
-	tc, err := client.DialContext(ctx, opts)
+	tc, err := cfg.Dial(ctx, dc, a.log.With("component", "temporal-sdk"))
 	if err != nil {
-		return fmt.Errorf("temporal at %s: %w", hostPort, err)
+		return err
 	}
 	a.tc = tc
 	a.onStop(tc.Close)
@@ -138,17 +133,8 @@ func (a *app) dialTemporal(ctx context.Context, hostPort, namespace string) erro
 	return nil
 }
 
-func (a *app) watchKafka(brokers []string) {
-	a.checks = append(a.checks, httpapi.Check{Name: "kafka", Check: func(ctx context.Context) error {
-		var d kafka.Dialer
-		conn, err := d.DialContext(ctx, "tcp", brokers[0])
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.ReadPartitions(events.Topic)
-		return err
-	}})
+func (a *app) watchKafka(k ingest.Kafka) {
+	a.checks = append(a.checks, httpapi.Check{Name: "kafka", Check: k.Check})
 }
 
 // loadPolicies starts the policy engine on the bundle in dir (the built-in
@@ -203,7 +189,7 @@ func (a *app) startSampleAgencies(delay time.Duration) {
 }
 
 func (a *app) consents() *consent.Store {
-	return consent.NewStore(a.pool, a.engine, "Landkreis (sample district)")
+	return consent.NewStore(a.pool, a.engine, a.consentConfig)
 }
 
 // startSweeper records expired consents in their history and deletes
@@ -263,12 +249,12 @@ func (a *app) startWorker() error {
 
 // startIngest runs the Kafka consumer that starts journeys, the outbox
 // relay that publishes applications, and the dead-letter index.
-func (a *app) startIngest(ctx context.Context, brokers []string) {
+func (a *app) startIngest(ctx context.Context, k ingest.Kafka) {
 	log := a.log.With("component", "ingest")
-	reader := ingest.NewReader(brokers)
-	dlq := ingest.NewDLQWriter(brokers)
-	out := ingest.NewWriter(brokers, "")
-	dlqReader := ingest.NewDLQReader(brokers)
+	reader := ingest.NewReader(k)
+	dlq := ingest.NewDLQWriter(k)
+	out := ingest.NewWriter(k, "")
+	dlqReader := ingest.NewDLQReader(k)
 	c := ingest.NewConsumer(reader, dlq, workflows.Starter{Client: a.tc}, log, ingest.NewMetrics(a.reg))
 	relay := intake.NewRelay(a.pool, out, a.log.With("component", "outbox"))
 	index := ingest.NewDeadLetters(a.pool, log)

@@ -19,6 +19,7 @@ import (
 	"github.com/lifeevents/lifeevents/auth"
 	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/events"
+	"github.com/lifeevents/lifeevents/ingest"
 	"github.com/lifeevents/lifeevents/internal/devkafka"
 	"github.com/lifeevents/lifeevents/internal/devpg"
 	"github.com/lifeevents/lifeevents/internal/devsmtp"
@@ -26,6 +27,7 @@ import (
 	"github.com/lifeevents/lifeevents/notify"
 	"github.com/lifeevents/lifeevents/postgres"
 	"github.com/lifeevents/lifeevents/registries"
+	"github.com/lifeevents/lifeevents/workflows"
 )
 
 type devOptions struct {
@@ -75,6 +77,9 @@ Stop with Ctrl-C.`,
 				return err
 			}
 			a := newApp(log)
+			if g.district.consent.Controller == "" {
+				g.district.consent.Controller = "Landkreis (sample district)"
+			}
 			if err := g.district.apply(a); err != nil {
 				return err
 			}
@@ -98,6 +103,7 @@ Stop with Ctrl-C.`,
 	bindEnv(f, "policies", "LIFEEVENTS_POLICIES")
 	g.district.bind(f)
 	g.district.bindApprovers(f)
+	g.district.bindConsent(f)
 	f.DurationVar(&o.agencyDelay, "agency-delay", 3*time.Second, "how long the sample agencies take to answer (scaled by --time-scale)")
 	bindEnv(f, "agency-delay", "LIFEEVENTS_AGENCY_DELAY")
 	return cmd
@@ -195,7 +201,7 @@ func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err erro
 	}
 	a.onStop(broker.Close)
 	brokers := []string{broker.Addr()}
-	a.watchKafka(brokers)
+	a.watchKafka(ingest.Plain(brokers...))
 
 	// Temporal, with payloads encrypted by a key kept in the data dir.
 	key, err := codec.LoadOrCreateKey(filepath.Join(dir, codecKeyFile))
@@ -212,7 +218,7 @@ func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err erro
 		return nil, err
 	}
 	a.onStop(func() { _ = ts.Stop() })
-	if err := a.dialTemporal(ctx, ts.HostPort(), ts.Namespace()); err != nil {
+	if err := a.dialTemporal(ctx, workflows.TemporalConfig{Address: ts.HostPort(), Namespace: ts.Namespace()}); err != nil {
 		return nil, err
 	}
 
@@ -235,7 +241,7 @@ func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err erro
 	if !o.noSampleAgencies {
 		a.startSampleAgencies(time.Duration(float64(o.agencyDelay) * a.timeScale))
 	}
-	a.startIngest(ctx, brokers)
+	a.startIngest(ctx, ingest.Plain(brokers...))
 	api := "http://" + l.Addr().String()
 	web, idp, err := a.devPortal(ctx, api)
 	if err != nil {

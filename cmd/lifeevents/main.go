@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/lifeevents/lifeevents/agencies"
+	"github.com/lifeevents/lifeevents/consent"
 )
 
 func main() {
@@ -64,6 +65,9 @@ type district struct {
 	webhooks      []string
 	webhookSecret string
 	approvers     int
+	// consent is bound by the processes that write consent records.
+	consent       consent.Config
+	writesConsent bool
 }
 
 func (d district) apply(a *app) error {
@@ -99,6 +103,12 @@ func (d district) apply(a *app) error {
 		return fmt.Errorf("--policy-approvers %d: use 2 (four eyes, the default) up to 9; 1 only where one person may change policies alone", d.approvers)
 	}
 	a.policyApprovers = d.approvers
+	if d.writesConsent {
+		if err := d.consent.Validate(); err != nil {
+			return err
+		}
+	}
+	a.consentConfig = d.consent
 	a.deliver = agencies.Router{}
 	for _, w := range d.webhooks {
 		id, url, ok := strings.Cut(w, "=")
@@ -126,6 +136,17 @@ func (d *district) bind(f *pflag.FlagSet) {
 	bindEnv(f, "time-scale", "LIFEEVENTS_TIME_SCALE")
 
 	bindEnv(f, "agency-timeout", "LIFEEVENTS_AGENCY_TIMEOUT")
+}
+
+// bindConsent is for the processes that write consent records; dev mode
+// names a sample controller, production must name its own. (The commands
+// share one district: a default given here would be the last bound one's.)
+func (d *district) bindConsent(f *pflag.FlagSet) {
+	d.writesConsent = true
+	f.StringVar(&d.consent.Controller, "controller", "", "the data controller named on every consent record (required in production; dev: a sample district)")
+	f.StringVar(&d.consent.LegalBasis, "consent-legal-basis", consent.DefaultLegalBasis, "the legal basis named on every consent record")
+	bindEnv(f, "controller", "LIFEEVENTS_CONTROLLER")
+	bindEnv(f, "consent-legal-basis", "LIFEEVENTS_CONSENT_LEGAL_BASIS")
 }
 
 // bindApprovers is for the processes that serve the policy API.

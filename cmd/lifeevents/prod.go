@@ -12,23 +12,25 @@ import (
 	"github.com/lifeevents/lifeevents/auth"
 	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/httpapi"
+	"github.com/lifeevents/lifeevents/ingest"
 	"github.com/lifeevents/lifeevents/notify"
 	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/postgres"
+	"github.com/lifeevents/lifeevents/workflows"
 )
 
 // cluster holds the connection settings of the production processes.
 type cluster struct {
-	databaseURL       string
-	temporalAddress   string
-	temporalNamespace string
-	kafkaBrokers      string
-	jwtPublicKey      string
-	jwksURL           string
-	jwt               auth.Config
-	keySecret         string
-	policiesDir       string
-	codecKey          string
+	databaseURL  string
+	temporal     workflows.TemporalConfig
+	kafka        ingest.KafkaConfig
+	kafkaBrokers string
+	jwtPublicKey string
+	jwksURL      string
+	jwt          auth.Config
+	keySecret    string
+	policiesDir  string
+	codecKey     string
 }
 
 func (c *cluster) bindPolicies(f *pflag.FlagSet) {
@@ -44,15 +46,59 @@ func (c *cluster) bindDatabase(f *pflag.FlagSet) {
 func (c *cluster) bindTemporal(f *pflag.FlagSet) {
 	f.StringVar(&c.codecKey, "codec-key", "", "64 hex digits: the AES-GCM key that encrypts workflow payloads")
 	bindEnv(f, "codec-key", "LIFEEVENTS_CODEC_KEY")
-	f.StringVar(&c.temporalAddress, "temporal-address", "", "Temporal frontend host:port")
-	f.StringVar(&c.temporalNamespace, "temporal-namespace", "default", "Temporal namespace")
-	bindEnv(f, "temporal-address", "TEMPORAL_ADDRESS")
-	bindEnv(f, "temporal-namespace", "TEMPORAL_NAMESPACE")
+	t := &c.temporal
+	f.StringVar(&t.Address, "temporal-address", "", "Temporal frontend host:port")
+	f.StringVar(&t.Namespace, "temporal-namespace", "default", "Temporal namespace (managed: name.account)")
+	f.BoolVar(&t.TLS.Enabled, "temporal-tls", false, "connect with TLS (on by itself with any --temporal-tls-* file or an API key)")
+	f.StringVar(&t.TLS.CAFile, "temporal-tls-ca", "", "PEM file of the CA that signs the frontend's certificate (default: the system's roots)")
+	f.StringVar(&t.TLS.CertFile, "temporal-tls-cert", "", "PEM client certificate for mutual TLS")
+	f.StringVar(&t.TLS.KeyFile, "temporal-tls-key", "", "PEM key of the client certificate")
+	f.StringVar(&t.TLS.ServerName, "temporal-tls-server-name", "", "name the frontend's certificate carries, if not the address's host")
+	f.StringVar(&t.APIKey, "temporal-api-key", "", "API key of a managed namespace (instead of a client certificate)")
+	// The names the temporal CLI and the SDKs' environment configuration use.
+	for flag, env := range map[string]string{"temporal-address": "TEMPORAL_ADDRESS", "temporal-namespace": "TEMPORAL_NAMESPACE",
+		"temporal-tls": "TEMPORAL_TLS", "temporal-tls-ca": "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "temporal-tls-cert": "TEMPORAL_TLS_CLIENT_CERT_PATH",
+		"temporal-tls-key": "TEMPORAL_TLS_CLIENT_KEY_PATH", "temporal-tls-server-name": "TEMPORAL_TLS_SERVER_NAME", "temporal-api-key": "TEMPORAL_API_KEY"} {
+		bindEnv(f, flag, env)
+	}
 }
 
 func (c *cluster) bindKafka(f *pflag.FlagSet) {
+	k := &c.kafka
 	f.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers")
-	bindEnv(f, "kafka-brokers", "KAFKA_BROKERS")
+	f.BoolVar(&k.TLS.Enabled, "kafka-tls", false, "connect with TLS (on by itself with any --kafka-tls-* file)")
+	f.StringVar(&k.TLS.CAFile, "kafka-tls-ca", "", "PEM file of the CA that signs the brokers' certificates (default: the system's roots)")
+	f.StringVar(&k.TLS.CertFile, "kafka-tls-cert", "", "PEM client certificate for mutual TLS")
+	f.StringVar(&k.TLS.KeyFile, "kafka-tls-key", "", "PEM key of the client certificate")
+	f.StringVar(&k.TLS.ServerName, "kafka-tls-server-name", "", "name the brokers' certificates carry, if not the address's host")
+	f.StringVar(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (none: no SASL)")
+	f.StringVar(&k.Username, "kafka-username", "", "SASL user name")
+	f.StringVar(&k.Password, "kafka-password", "", "SASL password (prefer the environment variable)")
+	for flag, env := range map[string]string{"kafka-brokers": "KAFKA_BROKERS", "kafka-tls": "KAFKA_TLS", "kafka-tls-ca": "KAFKA_TLS_CA",
+		"kafka-tls-cert": "KAFKA_TLS_CERT", "kafka-tls-key": "KAFKA_TLS_KEY", "kafka-tls-server-name": "KAFKA_TLS_SERVER_NAME",
+		"kafka-sasl-mechanism": "KAFKA_SASL_MECHANISM", "kafka-username": "KAFKA_USERNAME", "kafka-password": "KAFKA_PASSWORD"} {
+		bindEnv(f, flag, env)
+	}
+}
+
+// openKafka validates the Kafka settings and loads their certificates.
+func (c *cluster) openKafka() (ingest.Kafka, error) {
+	c.kafka.Brokers = splitList(c.kafkaBrokers)
+	return c.kafka.Open()
+}
+
+// check validates every connection setting the process uses and reads
+// every certificate before anything starts: a wrong setting stops the
+// process with one line and nothing half-started.
+func (c *cluster) check() error {
+	if c.databaseURL == "" {
+		return errors.New("--database-url (DATABASE_URL) is required: postgres://user:password@host:5432/db?sslmode=verify-full")
+	}
+	if err := c.temporal.Validate(); err != nil {
+		return err
+	}
+	_, err := c.temporal.TLS.Load("--temporal-tls")
+	return err
 }
 
 func (c *cluster) bindKeySecret(f *pflag.FlagSet) {
@@ -129,7 +175,7 @@ func (c *cluster) connect(ctx context.Context, a *app, withPolicies bool) error 
 			return err
 		}
 	}
-	return a.dialTemporal(ctx, c.temporalAddress, c.temporalNamespace)
+	return a.dialTemporal(ctx, c.temporal)
 }
 
 // runProcess starts a production process with start and waits for a signal.
@@ -164,7 +210,10 @@ func newServe(g *globals) *cobra.Command {
 		Short: "Run the HTTP API and citizen portal (production)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress, "--key-secret", c.keySecret); err != nil {
+			if err := c.check(); err != nil {
+				return err
+			}
+			if err := required("--key-secret", c.keySecret); err != nil {
 				return err
 			}
 			if err := c.jwt.Validate(); err != nil {
@@ -213,6 +262,7 @@ func newServe(g *globals) *cobra.Command {
 	c.bindKeySecret(cmd.Flags())
 	c.bindPolicies(cmd.Flags())
 	g.district.bindApprovers(cmd.Flags())
+	g.district.bindConsent(cmd.Flags())
 	return cmd
 }
 
@@ -224,7 +274,7 @@ func newWorker(g *globals) *cobra.Command {
 		Short: "Run the Temporal worker of the journeys (production)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := required("--database-url", c.databaseURL, "--temporal-address", c.temporalAddress); err != nil {
+			if err := c.check(); err != nil {
 				return err
 			}
 			mail = mail.WithDefaults()
@@ -249,6 +299,7 @@ func newWorker(g *globals) *cobra.Command {
 	c.bindTemporal(cmd.Flags())
 	c.bindPolicies(cmd.Flags())
 	g.district.bind(cmd.Flags())
+	g.district.bindConsent(cmd.Flags())
 	f := cmd.Flags()
 	f.StringVar(&mail.URL, "smtp-url", "", "SMTP server for e-mail notifications, smtp://user:password@host:587 (none: no e-mail)")
 	f.StringVar(&mail.From, "smtp-from", "", "sender address of notifications (default noreply@ the public URL's host)")
@@ -266,7 +317,11 @@ func newIngest(g *globals) *cobra.Command {
 		Short: "Run the Kafka consumer, the outbox relay and the dead-letter index (production)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := required("--kafka-brokers", c.kafkaBrokers, "--temporal-address", c.temporalAddress, "--database-url", c.databaseURL); err != nil {
+			if err := c.check(); err != nil {
+				return err
+			}
+			k, err := c.openKafka()
+			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -274,9 +329,8 @@ func newIngest(g *globals) *cobra.Command {
 				if err := c.connect(ctx, a, false); err != nil {
 					return err
 				}
-				brokers := splitList(c.kafkaBrokers)
-				a.watchKafka(brokers)
-				a.startIngest(ctx, brokers)
+				a.watchKafka(k)
+				a.startIngest(ctx, k)
 				return nil
 			})
 		},

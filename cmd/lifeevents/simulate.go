@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/lifeevents/lifeevents/consent"
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/ingest"
 	"github.com/lifeevents/lifeevents/postgres"
@@ -253,7 +254,8 @@ func fullStack(g *globals) simulations.Stack {
 		_ = os.Chmod(dir, 0o711)
 		log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		a := newApp(log)
-		d := district{offers: sc.Offers, timeScale: 1, agencyTimeout: time.Duration(sc.Agencies.TimeoutDays * 24 * float64(time.Hour))}
+		d := district{offers: sc.Offers, timeScale: 1, agencyTimeout: time.Duration(sc.Agencies.TimeoutDays * 24 * float64(time.Hour)),
+			consent: consent.Config{Controller: "simulation: " + sc.Name}}
 		if err := d.apply(a); err != nil {
 			_ = os.RemoveAll(dir)
 			return simulations.System{}, nil, err
@@ -269,7 +271,7 @@ func fullStack(g *globals) simulations.Stack {
 			_ = os.RemoveAll(dir)
 			return simulations.System{}, nil, fmt.Errorf("full engine: %w", err)
 		}
-		w := ingest.NewWriter(st.brokers, events.Topic)
+		w := ingest.NewWriter(ingest.Plain(st.brokers...), events.Topic)
 		pub := events.NewPublisher(w, st.keySecret)
 		sys := simulations.System{
 			API: st.api, Publish: pub.Publish, TimeScale: timeScale, Log: log, Failed: a.fail,

@@ -44,7 +44,7 @@ of its citizen. An invalid event is not published: the reason is printed.`,
 			if err != nil {
 				return err
 			}
-			w := ingest.NewWriter(splitList(brokers), events.Topic)
+			w := ingest.NewWriter(ingest.Plain(splitList(brokers)...), events.Topic)
 			defer w.Close()
 			if err := events.NewPublisher(w, key).Publish(cmd.Context(), e); err != nil {
 				return err

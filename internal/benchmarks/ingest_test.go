@@ -56,7 +56,7 @@ func produce(b *testing.B, n int, mk func(i int) kafka.Message) *devkafka.Broker
 		b.Fatal(err)
 	}
 	b.Cleanup(br.Close)
-	w := ingest.NewWriter([]string{br.Addr()}, events.Topic)
+	w := ingest.NewWriter(ingest.Plain(br.Addr()), events.Topic)
 	w.BatchSize = 500
 	defer w.Close()
 	const chunk = 500
@@ -116,8 +116,8 @@ func (s *countingStarter) StartLifeEvent(ctx context.Context, e events.Event) er
 // consumeAll runs the ingest consumer until starter has seen n events.
 func consumeAll(b *testing.B, br *devkafka.Broker, starter *countingStarter) {
 	b.Helper()
-	r := ingest.NewReader([]string{br.Addr()})
-	dlq := ingest.NewDLQWriter([]string{br.Addr()})
+	r := ingest.NewReader(ingest.Plain(br.Addr()))
+	dlq := ingest.NewDLQWriter(ingest.Plain(br.Addr()))
 	c := ingest.NewConsumer(r, dlq, starter, slog.New(slog.DiscardHandler), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -170,7 +170,7 @@ func BenchmarkRawStartWorkflow(b *testing.B) {
 func BenchmarkRawConsume(b *testing.B) {
 	run := runSeq.Add(1)
 	br := produce(b, b.N, func(i int) kafka.Message { return validEvent(run, i) })
-	r := ingest.NewReader([]string{br.Addr()})
+	r := ingest.NewReader(ingest.Plain(br.Addr()))
 	defer r.Close()
 	b.ResetTimer()
 	for range b.N {
@@ -196,8 +196,8 @@ func BenchmarkDeadLetter(b *testing.B) {
 	br := produce(b, b.N, func(i int) kafka.Message {
 		return kafka.Message{Key: []byte("k"), Value: []byte(fmt.Sprintf(`{"specversion":"1.0","id":"m-%d","type":"nope"}`, i))}
 	})
-	r := ingest.NewReader([]string{br.Addr()})
-	dlq := ingest.NewDLQWriter([]string{br.Addr()})
+	r := ingest.NewReader(ingest.Plain(br.Addr()))
+	dlq := ingest.NewDLQWriter(ingest.Plain(br.Addr()))
 	m := ingest.NewMetrics(promRegistry())
 	c := ingest.NewConsumer(r, dlq, nopStarter{}, slog.New(slog.DiscardHandler), m)
 	ctx, cancel := context.WithCancel(context.Background())

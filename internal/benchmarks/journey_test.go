@@ -63,7 +63,7 @@ func journeyWorker(b *testing.B, c client.Client, db *pgxpool.Pool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cs := consent.NewStore(db, engine, "bench")
+	cs := consent.NewStore(db, engine, consent.Config{Controller: "bench"})
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflow(workflows.LifeEvent)
 	w.RegisterWorkflow(workflows.Proposal)

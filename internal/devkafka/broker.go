@@ -4,6 +4,7 @@
 package devkafka
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,6 +25,17 @@ type Options struct {
 	// Partitions per seeded topic.
 	Partitions int32
 	Logger     *slog.Logger
+	// TLS, if set, makes the broker speak TLS only (a managed cluster's
+	// listener, for the tests of the clients' TLS settings).
+	TLS *tls.Config
+	// Users, if any, turn SASL on: only they may connect.
+	Users []User
+}
+
+// User is a SASL account of the broker.
+type User struct {
+	Mechanism          string // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	Username, Password string
 }
 
 // Broker is a running in-process broker.
@@ -56,6 +68,15 @@ func Start(opts Options) (*Broker, error) {
 	}
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
+	}
+	if opts.TLS != nil {
+		kopts = append(kopts, kfake.TLS(opts.TLS))
+	}
+	if len(opts.Users) > 0 {
+		kopts = append(kopts, kfake.EnableSASL())
+		for _, u := range opts.Users {
+			kopts = append(kopts, kfake.Superuser(u.Mechanism, u.Username, u.Password))
+		}
 	}
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {

@@ -46,6 +46,10 @@ type Options struct {
 	// Log receives the server's own output; nil discards it.
 	Log    io.Writer
 	Logger *slog.Logger
+	// TLSCert and TLSKey, PEM files, make the server accept TLS
+	// connections only, as a managed database does (for the clients' TLS
+	// tests).
+	TLSCert, TLSKey string
 }
 
 // Server is a running private PostgreSQL server.
@@ -108,7 +112,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// A cluster made before passwords were set trusts every local user:
 	// start it once more on trust to set the password, then never again.
 	upgrade := !newCluster && fresh
-	if err := writeHBA(dir, upgrade, cred); err != nil {
+	if err := writeHBA(dir, upgrade, opts.TLSCert != "", cred); err != nil {
 		return nil, err
 	}
 	if err := stopOrphan(dir, opts.Logger); err != nil {
@@ -126,6 +130,13 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		"-c", "unix_socket_directories=", "-c", "max_connections=200"}
 	if opts.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	if opts.TLSCert != "" {
+		cert, key, err := installTLS(dir, opts.TLSCert, opts.TLSKey, cred)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-c", "ssl=on", "-c", "ssl_cert_file="+cert, "-c", "ssl_key_file="+key)
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
@@ -146,7 +157,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		// The file is written only once the role has the password: a
 		// failure here leaves the cluster as it was, on trust.
 		if err := s.setPassword(ctx, cred); err != nil {
-			_ = writeHBA(dir, true, cred)
+			_ = writeHBA(dir, true, false, cred)
 			_ = s.Stop()
 			return nil, err
 		}
@@ -161,7 +172,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 
 // URL is a connection string for the given database on this server.
 func (s *Server) URL(database string) string {
-	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.password, s.port, database)
+	if s.opts.TLSCert != "" {
+		return s.URLWith(database, "sslmode=require")
+	}
+	return s.URLWith(database, "sslmode=disable")
+}
+
+// URLWith is URL with other connection parameters (sslmode=verify-full&…).
+func (s *Server) URLWith(database, params string) string {
+	return fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?%s", superuser, s.password, s.port, database, params)
 }
 
 // readPassword reads the password in file, or makes a random one (fresh)
@@ -218,13 +237,16 @@ func initCluster(ctx context.Context, bin, dir, password string, cred *syscall.C
 
 // writeHBA allows connections over loopback TCP only, with the password
 // (trust only while an old cluster is given its password).
-func writeHBA(dir string, trust bool, cred *syscall.Credential) error {
-	method := "scram-sha-256"
+func writeHBA(dir string, trust, tlsOnly bool, cred *syscall.Credential) error {
+	method, conn := "scram-sha-256", "host"
 	if trust {
 		method = "trust"
 	}
+	if tlsOnly {
+		conn = "hostssl"
+	}
 	hba := "# Written by lifeevents at every start: loopback TCP only, with the password.\n" +
-		"host all all 127.0.0.1/32 " + method + "\n"
+		conn + " all all 127.0.0.1/32 " + method + "\n"
 	file := filepath.Join(dir, "pg_hba.conf")
 	if err := os.WriteFile(file, []byte(hba), 0o600); err != nil {
 		return fmt.Errorf("devpg: write %s: %w", file, err)
@@ -235,6 +257,30 @@ func writeHBA(dir string, trust bool, cred *syscall.Credential) error {
 		}
 	}
 	return nil
+}
+
+// installTLS copies the certificate and key into the cluster's folder,
+// readable by the server's account only (postgres refuses a key others
+// can read).
+func installTLS(dir, certFile, keyFile string, cred *syscall.Credential) (string, string, error) {
+	var out []string
+	for _, f := range []struct{ from, to string }{{certFile, "server.crt"}, {keyFile, "server.key"}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			return "", "", fmt.Errorf("devpg: TLS: %w", err)
+		}
+		to := filepath.Join(dir, f.to)
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			return "", "", fmt.Errorf("devpg: TLS: %w", err)
+		}
+		if cred != nil {
+			if err := os.Chown(to, int(cred.Uid), int(cred.Gid)); err != nil {
+				return "", "", fmt.Errorf("devpg: TLS: %w", err)
+			}
+		}
+		out = append(out, to)
+	}
+	return out[0], out[1], nil
 }
 
 // setPassword gives an old trust cluster its password and switches it to
@@ -248,7 +294,7 @@ func (s *Server) setPassword(ctx context.Context, cred *syscall.Credential) erro
 	if _, err := conn.Exec(ctx, "ALTER ROLE "+superuser+" PASSWORD "+quoteLiteral(s.password)); err != nil {
 		return fmt.Errorf("devpg: set password: %w", err)
 	}
-	if err := writeHBA(s.opts.Dir, false, cred); err != nil {
+	if err := writeHBA(s.opts.Dir, false, s.opts.TLSCert != "", cred); err != nil {
 		return err
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {

@@ -53,6 +53,19 @@ type Options struct {
 	// Postgres, if set, keeps the server's state in Postgres instead of
 	// SQLite (measured against SQLite in internal/benchmarks).
 	Postgres *Postgres
+	// TLS, if set, makes the frontend speak TLS only, as a managed or
+	// self-hosted production cluster does (for the clients' TLS tests).
+	TLS *TLS
+}
+
+// TLS of the frontend, PEM files.
+type TLS struct {
+	// CA signed Cert; with RequireClientCert it must sign the clients'
+	// certificates too. Cert must be usable for client authentication as
+	// well: the server's own system workers present it.
+	CA, Cert, Key     string
+	ServerName        string
+	RequireClientCert bool
 }
 
 // Postgres names two existing databases for the server's state and its
@@ -230,6 +243,12 @@ func Start(opts Options) (*Server, error) {
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
 	conf.PublicClient.HostPort = hostPort
+	if t := opts.TLS; t != nil {
+		conf.Global.TLS.Frontend.Server = config.ServerTLS{CertFile: t.Cert, KeyFile: t.Key,
+			RequireClientAuth: t.RequireClientCert, ClientCAFiles: []string{t.CA}}
+		conf.Global.TLS.SystemWorker = config.WorkerTLS{CertFile: t.Cert, KeyFile: t.Key,
+			Client: config.ClientTLS{ServerName: t.ServerName, RootCAFiles: []string{t.CA}}}
+	}
 
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
