@@ -31,8 +31,16 @@ test: ## run every test (unit, integration, end-to-end) and a short fuzz run
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(MAKE) fuzz
 
-test-slow: ## the slow suites: 50 journeys with the process killed (SIGKILL) at random moments
-	LIFEEVENTS_SLOW_TESTS=1 $(GO) test $(TESTFLAGS) -count=1 -run '^TestCrashResume$$' -v ./e2e
+# The stock temporal CLI whose dev server the split runs against (the
+# newest release that go install can build: later ones carry a replace).
+TEMPORAL_CLI ?= $(shell $(GO) env GOPATH)/bin/temporal
+TEMPORAL_CLI_VERSION := v1.5.1
+
+$(TEMPORAL_CLI):
+	GOFLAGS= $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+test-slow: $(TEMPORAL_CLI) ## the slow suites: 50 journeys with the process killed (SIGKILL) at random moments; the production split (serve, 2 workers, 2 ingests, Temporal, Kafka, Postgres as separate processes) with kills and faults of every part
+	LIFEEVENTS_SLOW_TESTS=1 LIFEEVENTS_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test $(TESTFLAGS) -count=1 -run '^(TestCrashResume|TestSplit|TestFaults)$$' -v ./e2e
 
 fuzz: ## fuzz the event decoder, the bundle reader, token parsing and every request body
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(or $(FUZZTIME),40000x) ./events

@@ -454,25 +454,42 @@ func jsonProblem(err error) string {
 	return "malformed"
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) { healthz(w, r) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) { readyz(w, r, s.deps.Checks, s.deps.Log) }
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+// readyz answers 200 when every check passes, else 503 naming the parts
+// that do not answer.
+func readyz(w http.ResponseWriter, r *http.Request, checks []Check, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	status := map[string]string{}
 	code := http.StatusOK
-	for _, c := range s.deps.Checks {
+	for _, c := range checks {
 		if err := c.Check(ctx); err != nil {
 			status[c.Name] = "unavailable"
 			code = http.StatusServiceUnavailable
-			s.deps.Log.Warn("readiness check failed", "check", c.Name, "error", err)
+			log.Warn("readiness check failed", "check", c.Name, "error", err)
 		} else {
 			status[c.Name] = "ok"
 		}
 	}
 	writeJSON(w, code, map[string]any{"ready": code == http.StatusOK, "checks": status})
+}
+
+// NewProbe serves what a process without the API offers its orchestrator:
+// /healthz, /readyz (the checks) and /metrics (the registry), all public
+// and without personal data.
+func NewProbe(checks []Check, metrics *prometheus.Registry, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { readyz(w, r, checks, log) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	return mux
 }
 
 type list[T any] struct {

@@ -328,8 +328,26 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		Metrics:         a.reg,
 		Log:             log,
 	})
+	a.serve("http", l, h, log)
+	return nil
+}
+
+// serveProbe serves /healthz, /readyz and /metrics of a process without
+// the API (worker, ingest) on addr.
+func (a *app) serveProbe(addr string) error {
+	l, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	log := a.log.With("component", "probe")
+	a.serve("probe", l, httpapi.NewProbe(a.checks, a.reg, log), log)
+	return nil
+}
+
+// serve runs an HTTP server on l until the app stops.
+func (a *app) serve(name string, l net.Listener, h http.Handler, log *slog.Logger) {
 	srv := httpapi.NewHTTPServer(h, httpapi.DefaultHTTPConfig(), log)
-	a.goRun("http", func() error {
+	a.goRun(name, func() error {
 		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -340,7 +358,6 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	return nil
 }
 
 func listen(addr string) (net.Listener, error) {

@@ -65,9 +65,9 @@ type district struct {
 	webhooks      []string
 	webhookSecret string
 	approvers     int
-	// consent is bound by the processes that write consent records.
-	consent       consent.Config
-	writesConsent bool
+	// consent is bound (and validated) by the processes that write
+	// consent records.
+	consent consent.Config
 }
 
 func (d district) apply(a *app) error {
@@ -103,11 +103,6 @@ func (d district) apply(a *app) error {
 		return fmt.Errorf("--policy-approvers %d: use 2 (four eyes, the default) up to 9; 1 only where one person may change policies alone", d.approvers)
 	}
 	a.policyApprovers = d.approvers
-	if d.writesConsent {
-		if err := d.consent.Validate(); err != nil {
-			return err
-		}
-	}
 	a.consentConfig = d.consent
 	a.deliver = agencies.Router{}
 	for _, w := range d.webhooks {
@@ -142,7 +137,6 @@ func (d *district) bind(f *pflag.FlagSet) {
 // names a sample controller, production must name its own. (The commands
 // share one district: a default given here would be the last bound one's.)
 func (d *district) bindConsent(f *pflag.FlagSet) {
-	d.writesConsent = true
 	f.StringVar(&d.consent.Controller, "controller", "", "the data controller named on every consent record (required in production; dev: a sample district)")
 	f.StringVar(&d.consent.LegalBasis, "consent-legal-basis", consent.DefaultLegalBasis, "the legal basis named on every consent record")
 	bindEnv(f, "controller", "LIFEEVENTS_CONTROLLER")

@@ -29,6 +29,7 @@ type cluster struct {
 	jwksURL      string
 	jwt          auth.Config
 	keySecret    string
+	probeAddr    string
 	policiesDir  string
 	codecKey     string
 }
@@ -99,6 +100,11 @@ func (c *cluster) check() error {
 	}
 	_, err := c.temporal.TLS.Load("--temporal-tls")
 	return err
+}
+
+func (c *cluster) bindProbe(f *pflag.FlagSet) {
+	f.StringVar(&c.probeAddr, "probe-addr", "", "serve /healthz, /readyz and /metrics on this address, e.g. 0.0.0.0:9090 (none: no probe)")
+	bindEnv(f, "probe-addr", "LIFEEVENTS_PROBE_ADDR")
 }
 
 func (c *cluster) bindKeySecret(f *pflag.FlagSet) {
@@ -191,7 +197,11 @@ func runProcess(ctx context.Context, g *globals, c *cluster, name string, start 
 	if err := c.useCodec(a); err != nil {
 		return err
 	}
-	if err := start(a); err != nil {
+	err = start(a)
+	if err == nil && c.probeAddr != "" {
+		err = a.serveProbe(c.probeAddr)
+	}
+	if err != nil {
 		a.stop()
 		return err
 	}
@@ -217,6 +227,9 @@ func newServe(g *globals) *cobra.Command {
 				return err
 			}
 			if err := c.jwt.Validate(); err != nil {
+				return err
+			}
+			if err := g.district.consent.Validate(); err != nil {
 				return err
 			}
 			if pc.Issuer != "" {
@@ -277,6 +290,9 @@ func newWorker(g *globals) *cobra.Command {
 			if err := c.check(); err != nil {
 				return err
 			}
+			if err := g.district.consent.Validate(); err != nil {
+				return err
+			}
 			mail = mail.WithDefaults()
 			if err := mail.Validate(); err != nil && !errors.Is(err, notify.ErrOff) {
 				return err
@@ -300,6 +316,7 @@ func newWorker(g *globals) *cobra.Command {
 	c.bindPolicies(cmd.Flags())
 	g.district.bind(cmd.Flags())
 	g.district.bindConsent(cmd.Flags())
+	c.bindProbe(cmd.Flags())
 	f := cmd.Flags()
 	f.StringVar(&mail.URL, "smtp-url", "", "SMTP server for e-mail notifications, smtp://user:password@host:587 (none: no e-mail)")
 	f.StringVar(&mail.From, "smtp-from", "", "sender address of notifications (default noreply@ the public URL's host)")
@@ -338,6 +355,7 @@ func newIngest(g *globals) *cobra.Command {
 	c.bindDatabase(cmd.Flags())
 	c.bindTemporal(cmd.Flags())
 	c.bindKafka(cmd.Flags())
+	c.bindProbe(cmd.Flags())
 	return cmd
 }
 
