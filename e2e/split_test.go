@@ -126,6 +126,7 @@ type split struct {
 	codecKey  string
 	env       []string
 	api       *devProc // API calls against serve
+	procs     []*proc  // the lifeevents processes
 }
 
 const (
@@ -197,7 +198,9 @@ func newSplit(t *testing.T) *split {
 
 // startPostgres starts the database server (again) on port (0: a free one).
 func (s *split) startPostgres(port int) {
-	pg, err := devpg.Start(context.Background(), devpg.Options{Dir: filepath.Join(s.dir, "pg"), Port: port, Fast: true,
+	// Durable, as a production database is (not devpg's Fast): the fault
+	// run crashes it, and an acknowledged commit must survive that.
+	pg, err := devpg.Start(context.Background(), devpg.Options{Dir: filepath.Join(s.dir, "pg"), Port: port,
 		TLSCert: s.pki.ServerCert, TLSKey: s.pki.ServerKey})
 	if err != nil {
 		s.t.Fatal(err)
@@ -274,6 +277,7 @@ func (s *split) registers(n int) string {
 // lifeevents starts one process of the split.
 func (s *split) lifeevents(name string, args ...string) *proc {
 	p := startProc(s.t, name, s.bin, s.env, args...)
+	s.procs = append(s.procs, p)
 	return p
 }
 
@@ -608,16 +612,30 @@ func (s *split) probed(name, cmd string) (*proc, string) {
 func (s *split) readyz(addr string, code int, limit time.Duration) time.Duration {
 	s.t.Helper()
 	began := time.Now()
+	var last string
 	for {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err == nil {
+			var b bytes.Buffer
+			_, _ = b.ReadFrom(res.Body)
 			res.Body.Close()
 			if res.StatusCode == code {
 				return time.Since(began)
 			}
+			last = fmt.Sprintf("%d %s", res.StatusCode, b.String())
+		} else {
+			last = err.Error()
 		}
 		if time.Since(began) > limit {
-			s.t.Fatalf("%s/readyz did not answer %d within %s", addr, code, limit)
+			var logs strings.Builder
+			for _, p := range append(s.procs, s.broker) {
+				out := p.out.String()
+				if len(out) > 3000 {
+					out = out[len(out)-3000:]
+				}
+				fmt.Fprintf(&logs, "\n--- %s (the end of its output):\n%s", p.name, out)
+			}
+			s.t.Fatalf("%s/readyz did not answer %d within %s; last: %s%s", addr, code, limit, last, logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -50,29 +50,20 @@ const IndexGroup = "lifeevents-dlq-index"
 // Index consumes the dead-letter topic with r until ctx ends.
 func (d *DeadLetters) Index(ctx context.Context, r Reader) error {
 	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("ingest: read dead letters: %w", err)
+		var m kafka.Message
+		if retry(ctx, d.log, "read dead letters", func() {}, func() (err error) {
+			m, err = r.FetchMessage(ctx)
+			return err
+		}) != nil {
+			return nil // only ctx ends a retry
 		}
-		for {
-			err = d.record(ctx, m)
-			if err == nil {
-				err = r.CommitMessages(ctx, m)
-			}
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			d.log.Warn("dead-letter index: retrying", "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-		if ctx.Err() != nil {
+		if retry(ctx, d.log, "index dead letter", func() {}, func() error { return d.record(ctx, m) }) != nil {
 			return nil
+		}
+		// As in the consumer: a failed commit brings the letter again, and
+		// indexing it again is a no-op.
+		if err := r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
+			d.log.Warn("dead-letter index: commit failed; the letter may come again", "error", err)
 		}
 	}
 }

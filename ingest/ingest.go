@@ -88,17 +88,20 @@ func NewConsumer(r Reader, dlq Writer, s Starter, log *slog.Logger, m *Metrics) 
 // Running reports whether the loop is consuming.
 func (c *Consumer) Running() bool { return c.running.Load() }
 
-// Run consumes until ctx ends. It returns nil on a clean stop.
+// Run consumes until ctx ends. It returns nil on a clean stop; a broker
+// that cannot be reached is waited for (with backoff), not a reason to
+// stop.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.running.Store(true)
 	defer c.running.Store(false)
 	for {
-		msg, err := c.reader.FetchMessage(ctx)
+		var msg kafka.Message
+		err := c.retry(ctx, "fetch", func() (err error) {
+			msg, err = c.reader.FetchMessage(ctx)
+			return err
+		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("ingest: fetch: %w", err)
+			return nil // only ctx ends a retry
 		}
 		c.metrics.Received.Inc()
 		if err := c.handle(ctx, msg); err != nil {
@@ -129,10 +132,24 @@ func (c *Consumer) handle(ctx context.Context, msg kafka.Message) error {
 		c.metrics.Start.Observe(time.Since(began).Seconds())
 		c.log.Info("life event accepted", "event", e.ID, "type", e.Type, "partition", msg.Partition, "offset", msg.Offset)
 	}
-	return c.retry(ctx, "commit", func() error { return c.reader.CommitMessages(ctx, msg) })
+	// A commit that fails (the broker restarted, the group rebalanced) is
+	// not retried: the message comes again to whoever holds its partition
+	// next, and starting its journey again is a no-op.
+	if err := c.reader.CommitMessages(ctx, msg); err != nil && ctx.Err() == nil {
+		c.metrics.Retries.Inc()
+		c.log.Warn("ingest: commit failed; the event may be delivered again (its journey starts once)", "error", err,
+			"partition", msg.Partition, "offset", msg.Offset)
+	}
+	return nil
 }
 
 func (c *Consumer) retry(ctx context.Context, what string, f func() error) error {
+	return retry(ctx, c.log, what, c.metrics.Retries.Inc, f)
+}
+
+// retry calls f until it succeeds or ctx ends, backing off from 100 ms to
+// 10 s; each failure is logged and counted by onRetry.
+func retry(ctx context.Context, log *slog.Logger, what string, onRetry func(), f func() error) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := f()
@@ -142,8 +159,8 @@ func (c *Consumer) retry(ctx context.Context, what string, f func() error) error
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c.metrics.Retries.Inc()
-		c.log.Warn("ingest: retrying", "step", what, "error", err, "backoff", backoff)
+		onRetry()
+		log.Warn("ingest: retrying", "step", what, "error", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
