@@ -456,7 +456,9 @@ func jsonProblem(err error) string {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) { healthz(w, r) }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) { readyz(w, r, s.deps.Checks, s.deps.Log) }
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	readyz(w, r, s.deps.Checks, s.deps.Log)
+}
 
 func healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
