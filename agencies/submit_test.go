@@ -65,8 +65,8 @@ func TestSubmitOnlyAcceptedProposals(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, s := range tc.path {
-			if changed, err := ps.SetStatus(ctx, p.ID, s, ""); err != nil || !changed {
-				t.Fatalf("%s: to %s: %v %v", p.ID, s, changed, err)
+			if now, err := ps.SetStatus(ctx, p.ID, s, ""); err != nil || now != s {
+				t.Fatalf("%s: to %s: %v %v", p.ID, s, now, err)
 			}
 		}
 		err := submit(p.ID)

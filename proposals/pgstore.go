@@ -103,12 +103,12 @@ func (s *PGStore) ListForLifeEvent(ctx context.Context, lifeEventID string) ([]P
 
 // SetStatus moves the proposal to status in a transaction of its own; see
 // SetStatusTx.
-func (s *PGStore) SetStatus(ctx context.Context, id string, status Status, reason string) (changed bool, err error) {
+func (s *PGStore) SetStatus(ctx context.Context, id string, status Status, reason string) (now Status, err error) {
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		changed, err = SetStatusTx(ctx, tx, id, status, reason)
+		now, err = SetStatusTx(ctx, tx, id, status, reason)
 		return err
 	})
-	return changed, err
+	return now, err
 }
 
 // ClaimExclusive claims an exclusive service of a life event for one

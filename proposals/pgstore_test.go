@@ -82,10 +82,10 @@ func TestSupersedeAndClaims(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0] != old.ID {
 		t.Fatalf("superseded %v %v", ids, err)
 	}
-	if changed, _ := s.SetStatus(ctx, old.ID, proposals.StatusWithdrawn, "superseded"); !changed {
+	if now, _ := s.SetStatus(ctx, old.ID, proposals.StatusWithdrawn, "superseded"); now != proposals.StatusWithdrawn {
 		t.Fatal("pending proposal not withdrawn")
 	}
-	if changed, _ := s.SetStatus(ctx, old.ID, proposals.StatusGranted, ""); changed {
+	if now, _ := s.SetStatus(ctx, old.ID, proposals.StatusGranted, ""); now != proposals.StatusWithdrawn {
 		t.Fatal("a final status changed")
 	}
 	for i, want := range []bool{true, true, false} {
@@ -147,14 +147,15 @@ func TestTransitions(t *testing.T) {
 	if _, err := s.SetStatus(ctx, "p-none", proposals.StatusAccepted, ""); !errors.Is(err, proposals.ErrNotFound) {
 		t.Fatalf("unknown proposal: %v", err)
 	}
-	for _, step := range []struct {
-		to      proposals.Status
-		changed bool
-	}{{proposals.StatusAccepted, true}, {proposals.StatusAccepted, false}, {proposals.StatusWithdrawn, true},
-		{proposals.StatusSubmitted, false}, {proposals.StatusFailed, false}} {
-		changed, err := s.SetStatus(ctx, p.ID, step.to, proposals.ReasonConsentWithdrawn)
-		if err != nil || changed != step.changed {
-			t.Fatalf("to %s: changed=%v err=%v, want changed=%v", step.to, changed, err, step.changed)
+	// The journey asks, the proposal answers with its status afterwards:
+	// a final one stays whatever is asked later.
+	for _, step := range []struct{ to, now proposals.Status }{
+		{proposals.StatusAccepted, proposals.StatusAccepted}, {proposals.StatusAccepted, proposals.StatusAccepted},
+		{proposals.StatusWithdrawn, proposals.StatusWithdrawn}, {proposals.StatusSubmitted, proposals.StatusWithdrawn},
+		{proposals.StatusExpired, proposals.StatusWithdrawn}} {
+		now, err := s.SetStatus(ctx, p.ID, step.to, proposals.ReasonConsentWithdrawn)
+		if err != nil || now != step.now {
+			t.Fatalf("to %s: now %s, err %v; want %s", step.to, now, err, step.now)
 		}
 	}
 	got, _ := s.GetForCitizen(ctx, "c-1", p.ID)

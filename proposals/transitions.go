@@ -87,31 +87,32 @@ var (
 	ErrInvalidDecision = errors.New("decision must be accept or decline")
 )
 
-// SetStatusTx moves the proposal to status inside tx and reports whether
-// it changed. The same status again, or any status once a final one is
-// reached, changes nothing: a retried step, or a journey ending a proposal
-// that a withdrawal ended first. Any other move outside the proposal's
-// life is ErrTransition.
-func SetStatusTx(ctx context.Context, tx pgx.Tx, id string, to Status, reason string) (bool, error) {
+// SetStatusTx moves the proposal to status inside tx and returns the
+// status it has now. The same status again, or any status once a final one
+// is reached, changes nothing: a retried step, or a journey ending a
+// proposal that a withdrawal ended first (then the withdrawal's status is
+// returned, and that is the proposal's outcome). Any other move outside
+// the proposal's life is ErrTransition.
+func SetStatusTx(ctx context.Context, tx pgx.Tx, id string, to Status, reason string) (Status, error) {
 	var cur Status
 	err := tx.QueryRow(ctx, `SELECT status FROM proposals WHERE id = $1 FOR UPDATE`, id).Scan(&cur)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, fmt.Errorf("proposals: set status of %s: %w", id, ErrNotFound)
+		return "", fmt.Errorf("proposals: set status of %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return false, fmt.Errorf("proposals: set status of %s: %w", id, err)
+		return "", fmt.Errorf("proposals: set status of %s: %w", id, err)
 	}
 	switch {
 	case cur == to || cur.Final():
-		return false, nil
+		return cur, nil
 	case !CanMove(cur, to):
-		return false, fmt.Errorf("proposals: %s from %s to %s: %w", id, cur, to, ErrTransition)
+		return cur, fmt.Errorf("proposals: %s from %s to %s: %w", id, cur, to, ErrTransition)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE proposals SET status = $2, status_reason = $3, updated_at = now() WHERE id = $1`,
 		id, to, reason); err != nil {
-		return false, fmt.Errorf("proposals: set status of %s: %w", id, err)
+		return "", fmt.Errorf("proposals: set status of %s: %w", id, err)
 	}
-	return true, nil
+	return to, nil
 }
 
 // MarkSubmittedTx records, inside the transaction that carries the

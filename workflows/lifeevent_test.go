@@ -39,13 +39,16 @@ type fakes struct {
 	refuseSubmit bool
 }
 
-func (f *fakes) SetStatus(_ context.Context, id string, st proposals.Status, reason string) (bool, error) {
+func (f *fakes) SetStatus(_ context.Context, id string, st proposals.Status, reason string) (proposals.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.proposals[id]
+	if p.Status.Final() {
+		return p.Status, nil
+	}
 	p.Status, p.Reason = st, reason
 	f.proposals[id] = p
-	return true, nil
+	return st, nil
 }
 
 func (f *fakes) Superseded(_ context.Context, event string, citizens []string) ([]string, error) {

@@ -142,9 +142,17 @@ func Proposal(ctx workflow.Context, in ProposalInput) (proposals.Status, error) 
 	if err != nil {
 		return status, err
 	}
+	// finish ends the journey with the proposal's outcome: s, or the final
+	// status a withdrawal recorded before (histories from before the
+	// activity returned it carry no result, and s stands).
 	finish := func(s proposals.Status, reason string) (proposals.Status, error) {
+		var now proposals.Status
+		err := workflow.ExecuteActivity(ctx, a.SetStatus, StatusChange{Candidate: c, Status: s, Reason: reason}).Get(ctx, &now)
+		if now != "" {
+			s = now
+		}
 		status = s
-		return s, workflow.ExecuteActivity(ctx, a.SetStatus, StatusChange{Candidate: c, Status: s, Reason: reason}).Get(ctx, nil)
+		return s, err
 	}
 	switch {
 	case withdrawal != nil && decision != proposals.Accept:

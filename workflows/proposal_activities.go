@@ -19,7 +19,9 @@ const ErrTypeNoBasis = "no_basis_for_transfer"
 
 // StatusStore moves proposals through their statuses.
 type StatusStore interface {
-	SetStatus(ctx context.Context, id string, status proposals.Status, reason string) (bool, error)
+	// SetStatus returns the status the proposal has afterwards: a final
+	// one reached first (a withdrawal) stays.
+	SetStatus(ctx context.Context, id string, status proposals.Status, reason string) (proposals.Status, error)
 	ClaimExclusive(ctx context.Context, lifeEventID, service, proposalID string) (bool, error)
 	Superseded(ctx context.Context, lifeEventID string, citizens []string) ([]string, error)
 }
@@ -136,13 +138,20 @@ func serviceArgs(c Candidate) map[string]string {
 	return map[string]string{"service": c.Service, "serviceName": c.ServiceName, "recipient": c.Recipient.Name}
 }
 
-// SetStatus records the proposal's new status and tells the citizen.
-func (a *Activities) SetStatus(ctx context.Context, ch StatusChange) error {
+// SetStatus records the proposal's new status and tells the citizen, and
+// returns the proposal's outcome: the status asked for, or the final one a
+// withdrawal recorded first (the citizen was told of that one then).
+func (a *Activities) SetStatus(ctx context.Context, ch StatusChange) (proposals.Status, error) {
 	id := proposalID(ch.Candidate)
-	if _, err := a.Statuses.SetStatus(ctx, id, ch.Status, ch.Reason); errors.Is(err, proposals.ErrTransition) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), "invalid_transition", err)
-	} else if err != nil {
-		return err
+	now, err := a.Statuses.SetStatus(ctx, id, ch.Status, ch.Reason)
+	if errors.Is(err, proposals.ErrTransition) {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), "invalid_transition", err)
+	}
+	if err != nil {
+		return "", err
+	}
+	if now != ch.Status {
+		return now, nil
 	}
 	key, args := "status."+string(ch.Status), serviceArgs(ch.Candidate)
 	switch ch.Reason {
@@ -154,7 +163,7 @@ func (a *Activities) SetStatus(ctx context.Context, ch StatusChange) error {
 			args["reason"] = ch.Reason
 		}
 	}
-	return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, string(ch.Status)), CitizenID: ch.Candidate.CitizenID, Kind: "status",
+	return now, a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, string(ch.Status)), CitizenID: ch.Candidate.CitizenID, Kind: "status",
 		ProposalID: id, Key: key, Args: args})
 }
 

@@ -232,3 +232,25 @@ func TestSiblingAcceptedFirst(t *testing.T) {
 		t.Fatalf("messages %s", got)
 	}
 }
+
+// TestOutcomeIsTheProposals: a withdrawal recorded while its signal never
+// reached the journey (it had not started yet, or the process died before
+// signalling). The journey runs to its deadline, and ends with the
+// proposal's status, withdrawn, not with expired: the read model and the
+// journey agree, and the citizen is not told twice.
+func TestOutcomeIsTheProposals(t *testing.T) {
+	r := newRun(t)
+	c := candidate("waste_bins", "c-1")
+	id := proposals.ID(c.LifeEventID, c.Service, c.CitizenID)
+	r.env.RegisterDelayedCallback(func() {
+		r.f.mu.Lock()
+		r.f.proposals[id] = proposals.Proposal{ID: id, Status: proposals.StatusWithdrawn, Reason: proposals.ReasonConsentWithdrawn}
+		r.f.mu.Unlock()
+	}, time.Hour)
+	if st := r.execute(workflows.ProposalInput{Candidate: c}); st != proposals.StatusWithdrawn {
+		t.Fatalf("final status %s, want the proposal's: withdrawn", st)
+	}
+	if got := r.messageKinds("c-1"); strings.Contains(got, "expired") {
+		t.Fatalf("the citizen was told of an expiry after the withdrawal: %s", got)
+	}
+}
