@@ -70,6 +70,12 @@ func (s *PGStore) Submit(ctx context.Context, t consent.Transfer, application an
 	if err != nil {
 		return Submission{}, fmt.Errorf("agencies: application: %w", err)
 	}
+	// A retried step after a submission that committed: it stands, whatever
+	// policy or consent say now (asking them again could refuse a transfer
+	// that already happened).
+	if prev, err := s.ForProposal(ctx, t.ProposalID); err == nil {
+		return prev, nil
+	}
 	sub := Submission{ID: SubmissionID(t.ProposalID), ProposalID: t.ProposalID, Agency: t.Recipient, Service: t.Service, Application: app, Status: "open"}
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if _, err := s.gate.Authorize(ctx, tx, t); err != nil {

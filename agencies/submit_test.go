@@ -154,3 +154,39 @@ func TestWithdrawalRacesSubmission(t *testing.T) {
 	}
 	t.Logf("%d submitted, %d withdrawn first", submitted, n-submitted)
 }
+
+// denyingGate refuses every transfer, as a policy activated meanwhile may.
+type denyingGate struct{}
+
+func (denyingGate) Authorize(context.Context, pgx.Tx, consent.Transfer) (consent.Record, error) {
+	return consent.Record{}, consent.ErrPolicyDenied
+}
+
+// TestRetriedSubmissionStands: a submission that committed is returned as
+// it was when the step is retried (its completion lost in a crash), even if
+// the policy would now refuse the transfer: it happened already.
+func TestRetriedSubmissionStands(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	ps := proposals.NewPGStore(db)
+	p := proposals.Proposal{ID: "p-1", LifeEventID: "ev-1", CitizenID: "c-1", Service: "child_benefit", Status: proposals.StatusPending,
+		Basis: proposals.Basis{Kind: proposals.BasisLaw, Reference: "BKGG"}}
+	if _, err := ps.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.SetStatus(ctx, p.ID, proposals.StatusAccepted, ""); err != nil {
+		t.Fatal(err)
+	}
+	tr := consent.Transfer{CitizenID: "c-1", ProposalID: p.ID, Service: "child_benefit", Recipient: "familienkasse", BasisKind: proposals.BasisLaw}
+	first, err := agencies.NewPGStore(db, loggingGate{}).Submit(ctx, tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := agencies.NewPGStore(db, denyingGate{}).Submit(ctx, tr, nil)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("retried submission: %+v %v", again, err)
+	}
+	if _, err := agencies.NewPGStore(db, denyingGate{}).Submit(ctx, consent.Transfer{CitizenID: "c-1", ProposalID: "p-2"}, nil); !errors.Is(err, consent.ErrPolicyDenied) {
+		t.Fatalf("a new submission is still gated: %v", err)
+	}
+}

@@ -57,12 +57,17 @@ func TestCrashResume(t *testing.T) {
 				Items []struct{ ID, Purpose, Status string }
 			}
 			dev.get("/api/v1/me/consents", erika, &mine)
+			withdrawn := 0
 			for _, c := range mine.Items {
 				if c.Purpose == "parking_permit" && c.Status == "active" {
 					if code := dev.post("/api/v1/me/consents/"+c.ID+"/withdraw", erika, nil, nil); code != http.StatusOK {
 						t.Fatalf("withdraw the parking permit's consent: %d", code)
 					}
+					withdrawn++
 				}
+			}
+			if withdrawn == 0 {
+				t.Fatalf("no active standing consent for the parking permit to withdraw: %+v", mine.Items)
 			}
 		}
 		if i%12 == 11 {

@@ -102,7 +102,8 @@ func (c KafkaConfig) Open() (Kafka, error) {
 		k.mechanism, err = scram.Mechanism(scram.SHA512, c.Username, c.Password)
 	}
 	if err != nil {
-		return Kafka{}, fmt.Errorf("--kafka-sasl-mechanism %s: %w", c.SASLMechanism, err)
+		// Not wrapped: the SCRAM library's message quotes the password.
+		return Kafka{}, fmt.Errorf("--kafka-password (KAFKA_PASSWORD): not a valid %s password (control or prohibited characters, a trailing newline from a secret file?)", c.SASLMechanism)
 	}
 	return k, nil
 }

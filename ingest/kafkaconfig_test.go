@@ -105,10 +105,11 @@ func TestKafkaConfigRefusals(t *testing.T) {
 		{ingest.KafkaConfig{Brokers: []string{"k:9092"}, Username: "u", Password: "p"}, "need --kafka-sasl-mechanism"},
 		{ingest.KafkaConfig{Brokers: []string{"k:9092"}, SASLMechanism: "PLAIN", Username: "u", Password: "p"}, "clear text: turn TLS on"},
 		{ingest.KafkaConfig{Brokers: []string{"k:9092"}, TLS: tlsfiles.Config{CAFile: "/nonexistent/ca.pem"}}, "--kafka-tls-ca /nonexistent/ca.pem: no such file"},
+		{ingest.KafkaConfig{Brokers: []string{"k:9092"}, SASLMechanism: "SCRAM-SHA-512", Username: "u", Password: "secret-pw\u0007"}, "--kafka-password (KAFKA_PASSWORD): not a valid SCRAM-SHA-512 password"},
 	} {
 		_, err := tc.c.Open()
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%+v: %v, want %q", tc.c, err, tc.want)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secret-pw") {
+			t.Errorf("%+v: %v, want %q and no password", tc.c, err, tc.want)
 		}
 	}
 	if _, err := (ingest.KafkaConfig{Brokers: []string{"127.0.0.1:9092"}, SASLMechanism: "PLAIN", Username: "u", Password: "p"}).Open(); err != nil {

@@ -172,11 +172,20 @@ func (a *Activities) ClaimExclusive(ctx context.Context, c Candidate) (bool, err
 	return a.Statuses.ClaimExclusive(ctx, c.LifeEventID, c.Service, proposalID(c))
 }
 
-// Accept records the acceptance: the per-proposal consent covering exactly
-// the preview's fields (where the service rests on consent) and the status.
+// Accept records the acceptance: the status, then the per-proposal consent
+// covering exactly the preview's fields (where the service rests on
+// consent). A proposal a withdrawal ended first gets no consent: its
+// submission is refused and the journey ends withdrawn.
 func (a *Activities) Accept(ctx context.Context, r AcceptRequest) error {
 	c := r.Candidate
 	id := proposalID(c)
+	now, err := a.Statuses.SetStatus(ctx, id, proposals.StatusAccepted, "")
+	if errors.Is(err, proposals.ErrTransition) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "invalid_transition", err)
+	}
+	if err != nil || now != proposals.StatusAccepted {
+		return err
+	}
 	if c.Basis.Kind == proposals.BasisConsent && !r.Automatic {
 		_, exists, err := a.Consents.ForProposal(ctx, c.CitizenID, id)
 		if err != nil {
@@ -193,9 +202,6 @@ func (a *Activities) Accept(ctx context.Context, r AcceptRequest) error {
 				return err
 			}
 		}
-	}
-	if _, err := a.Statuses.SetStatus(ctx, id, proposals.StatusAccepted, ""); err != nil {
-		return err
 	}
 	if r.Automatic {
 		return a.Inbox.Send(ctx, inbox.Message{ID: inbox.ID(id, "auto"), CitizenID: c.CitizenID, Kind: "automatic", ProposalID: id,

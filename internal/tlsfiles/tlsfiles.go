@@ -27,9 +27,10 @@ type Config struct {
 	ServerName string
 }
 
-// On reports whether the connection uses TLS.
+// On reports whether the connection uses TLS: a server name given alone
+// turns it on too (it means nothing without).
 func (c Config) On() bool {
-	return c.Enabled || c.CAFile != "" || c.CertFile != "" || c.KeyFile != ""
+	return c.Enabled || c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != ""
 }
 
 // Load reads the files and returns the tls.Config, or nil without TLS.
