@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -285,27 +285,8 @@ func (s *split) serve() *proc {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
 	p := s.lifeevents("serve", "serve", "--http-addr", addr)
 	s.api = &devProc{t: s.t, http: addr}
-	s.waitReady(http.StatusOK, 60*time.Second)
+	s.readyz(addr, http.StatusOK, 60*time.Second)
 	return p
-}
-
-// waitReady waits until serve's /readyz answers code.
-func (s *split) waitReady(code int, limit time.Duration) {
-	s.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		res, err := http.Get("http://" + s.api.http + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == code {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("/readyz did not answer %d within %s (last: %v %v)", code, limit, res, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func (s *split) token(sub string, roles ...string) string {
@@ -326,7 +307,7 @@ func (s *split) db() *pgxpool.Pool {
 	return pool
 }
 
-// post registers the move of citizen i as the registry office would.
+// postMove registers the move of citizen i as the registry office would.
 func (s *split) postMove(i int) {
 	s.t.Helper()
 	today := time.Now().UTC().Format("2006-01-02")
@@ -453,7 +434,7 @@ func (p *devProc) try(method, path, token string, body []byte) int {
 		return 0
 	}
 	defer res.Body.Close()
-	_, _ = bufio.NewReader(res.Body).WriteTo(new(bytes.Buffer))
+	_, _ = io.Copy(io.Discard, res.Body)
 	return res.StatusCode
 }
 
@@ -607,7 +588,8 @@ func TestSplit(t *testing.T) {
 	}
 }
 
-// probe is the /readyz of a worker or ingest process.
+// probed starts a worker or ingest process with its probe and returns
+// the probe's address.
 func (s *split) probed(name, cmd string) (*proc, string) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
 	p := s.lifeevents(name, cmd, "--probe-addr", addr)
