@@ -142,19 +142,28 @@ func startDev(t *testing.T, dir string, ports devPorts, env ...string) *devProc 
 	}
 }
 
-// kill sends sig and waits for the process to end.
-func (p *devProc) kill(sig syscall.Signal) {
+// signalAndWait sends sig to a process that has not ended (done not
+// closed) and waits for it; after limit it kills it and reports false.
+func signalAndWait(proc *os.Process, done <-chan struct{}, sig syscall.Signal, limit time.Duration) bool {
 	select {
-	case <-p.done:
-		return
+	case <-done:
+		return true
 	default:
 	}
-	_ = p.cmd.Process.Signal(sig)
+	_ = proc.Signal(sig)
 	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	case <-done:
+		return true
+	case <-time.After(limit):
+		_ = proc.Kill()
+		<-done
+		return false
+	}
+}
+
+// kill sends sig and waits for the process to end.
+func (p *devProc) kill(sig syscall.Signal) {
+	if !signalAndWait(p.cmd.Process, p.done, sig, 60*time.Second) {
 		p.t.Errorf("dev did not stop on %v:\n%s", sig, p.err)
 	}
 }

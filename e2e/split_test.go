@@ -93,20 +93,7 @@ func (p *proc) waitFor(s string, limit time.Duration) {
 	}
 }
 
-func (p *proc) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *proc) stop(sig syscall.Signal) { signalAndWait(p.cmd.Process, p.done, sig, 30*time.Second) }
 
 // split is the clusters and the configuration every lifeevents process
 // gets.

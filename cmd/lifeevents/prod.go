@@ -13,6 +13,7 @@ import (
 	"github.com/lifeevents/lifeevents/codec"
 	"github.com/lifeevents/lifeevents/httpapi"
 	"github.com/lifeevents/lifeevents/ingest"
+	"github.com/lifeevents/lifeevents/internal/tlsfiles"
 	"github.com/lifeevents/lifeevents/notify"
 	"github.com/lifeevents/lifeevents/portal"
 	"github.com/lifeevents/lifeevents/postgres"
@@ -50,11 +51,7 @@ func (c *cluster) bindTemporal(f *pflag.FlagSet) {
 	t := &c.temporal
 	f.StringVar(&t.Address, "temporal-address", "", "Temporal frontend host:port")
 	f.StringVar(&t.Namespace, "temporal-namespace", "default", "Temporal namespace (managed: name.account)")
-	f.BoolVar(&t.TLS.Enabled, "temporal-tls", false, "connect with TLS (on by itself with any --temporal-tls-* file or an API key)")
-	f.StringVar(&t.TLS.CAFile, "temporal-tls-ca", "", "PEM file of the CA that signs the frontend's certificate (default: the system's roots)")
-	f.StringVar(&t.TLS.CertFile, "temporal-tls-cert", "", "PEM client certificate for mutual TLS")
-	f.StringVar(&t.TLS.KeyFile, "temporal-tls-key", "", "PEM key of the client certificate")
-	f.StringVar(&t.TLS.ServerName, "temporal-tls-server-name", "", "name the frontend's certificate carries, if not the address's host")
+	bindTLS(f, "temporal-tls", "the frontend", &t.TLS)
 	f.StringVar(&t.APIKey, "temporal-api-key", "", "API key of a managed namespace (instead of a client certificate)")
 	// The names the temporal CLI and the SDKs' environment configuration use.
 	for flag, env := range map[string]string{"temporal-address": "TEMPORAL_ADDRESS", "temporal-namespace": "TEMPORAL_NAMESPACE",
@@ -67,11 +64,7 @@ func (c *cluster) bindTemporal(f *pflag.FlagSet) {
 func (c *cluster) bindKafka(f *pflag.FlagSet) {
 	k := &c.kafka
 	f.StringVar(&c.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers")
-	f.BoolVar(&k.TLS.Enabled, "kafka-tls", false, "connect with TLS (on by itself with any --kafka-tls-* file)")
-	f.StringVar(&k.TLS.CAFile, "kafka-tls-ca", "", "PEM file of the CA that signs the brokers' certificates (default: the system's roots)")
-	f.StringVar(&k.TLS.CertFile, "kafka-tls-cert", "", "PEM client certificate for mutual TLS")
-	f.StringVar(&k.TLS.KeyFile, "kafka-tls-key", "", "PEM key of the client certificate")
-	f.StringVar(&k.TLS.ServerName, "kafka-tls-server-name", "", "name the brokers' certificates carry, if not the address's host")
+	bindTLS(f, "kafka-tls", "the brokers", &k.TLS)
 	f.StringVar(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (none: no SASL)")
 	f.StringVar(&k.Username, "kafka-username", "", "SASL user name")
 	f.StringVar(&k.Password, "kafka-password", "", "SASL password (prefer the environment variable)")
@@ -80,6 +73,16 @@ func (c *cluster) bindKafka(f *pflag.FlagSet) {
 		"kafka-sasl-mechanism": "KAFKA_SASL_MECHANISM", "kafka-username": "KAFKA_USERNAME", "kafka-password": "KAFKA_PASSWORD"} {
 		bindEnv(f, flag, env)
 	}
+}
+
+// bindTLS binds the flags of one connection's TLS: prefix, prefix-ca,
+// -cert, -key and -server-name (the names tlsfiles.Config.Load reports).
+func bindTLS(f *pflag.FlagSet, prefix, server string, c *tlsfiles.Config) {
+	f.BoolVar(&c.Enabled, prefix, false, "connect with TLS (on by itself with any --"+prefix+"-* setting)")
+	f.StringVar(&c.CAFile, prefix+"-ca", "", "PEM file of the CA that signs the certificate of "+server+" (default: the system's roots)")
+	f.StringVar(&c.CertFile, prefix+"-cert", "", "PEM client certificate for mutual TLS")
+	f.StringVar(&c.KeyFile, prefix+"-key", "", "PEM key of the client certificate")
+	f.StringVar(&c.ServerName, prefix+"-server-name", "", "name the certificate of "+server+" carries, if not the address's host")
 }
 
 // openKafka validates the Kafka settings and loads their certificates.
