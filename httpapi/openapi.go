@@ -58,7 +58,9 @@ func (s *Server) OpenAPI() map[string]any {
 			"version": "1",
 			"description": "Life events in, proactive proposals out. Every request but the public ones carries " +
 				"`Authorization: Bearer <JWT>` with sub, roles (a JSON array of strings), iss, aud and exp. " +
-				"x-role names the role each operation needs. Errors are {\"error\":{\"code\",\"message\"}}.",
+				"x-role names the role each operation needs. Errors are {\"error\":{\"code\",\"message\"}}. " +
+				"When tracing is on, a W3C traceparent header is continued: an application's journey and the agency's " +
+				"webhook are in the trace of the request that posted it.",
 		},
 		"paths": paths,
 		"components": map[string]any{

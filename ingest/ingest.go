@@ -15,6 +15,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lifeevents/lifeevents/events"
 )
@@ -46,6 +51,8 @@ type Consumer struct {
 	now     func() time.Time
 	metrics *Metrics
 	running atomic.Bool
+	tracer  trace.Tracer
+	trace   propagation.TextMapPropagator
 }
 
 // Metrics of the ingest loop.
@@ -82,7 +89,14 @@ func NewConsumer(r Reader, dlq Writer, s Starter, log *slog.Logger, m *Metrics) 
 	if m == nil {
 		m = NewMetrics(prometheus.NewRegistry())
 	}
-	return &Consumer{reader: r, dlq: dlq, starter: s, log: log, now: time.Now, metrics: m}
+	return &Consumer{reader: r, dlq: dlq, starter: s, log: log, now: time.Now, metrics: m,
+		tracer: noop.NewTracerProvider().Tracer(""), trace: propagation.NewCompositeTextMapPropagator()}
+}
+
+// Trace continues the trace a message's headers carry (p reads them) in
+// a span per message, under which the journey starts.
+func (c *Consumer) Trace(tp trace.TracerProvider, p propagation.TextMapPropagator) {
+	c.tracer, c.trace = tp.Tracer("github.com/lifeevents/lifeevents/ingest"), p
 }
 
 // Running reports whether the loop is consuming.
@@ -117,14 +131,23 @@ func (c *Consumer) Run(ctx context.Context) error {
 // infrastructure failures with backoff; it returns only when ctx ends.
 func (c *Consumer) handle(ctx context.Context, msg kafka.Message) error {
 	began := time.Now()
+	ctx = c.trace.Extract(ctx, events.TraceHeaders{Headers: &msg.Headers})
+	ctx, span := c.tracer.Start(ctx, "ingest "+msg.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.destination.name", msg.Topic),
+			attribute.Int("messaging.destination.partition.id", msg.Partition),
+			attribute.Int64("messaging.kafka.offset", msg.Offset)))
+	defer span.End()
 	e, err := events.Decode(msg.Value, headerMap(msg.Headers), c.now())
 	if r, invalid := events.AsRejection(err); invalid {
+		span.SetStatus(codes.Error, r.Code)
 		if err := c.retry(ctx, "dead-letter", func() error { return c.deadLetter(ctx, msg, r) }); err != nil {
 			return err
 		}
 		c.metrics.Rejected.WithLabelValues(r.Code).Inc()
 		c.log.Warn("life event rejected", "reason", r.Code, "partition", msg.Partition, "offset", msg.Offset)
 	} else {
+		span.SetAttributes(attribute.String("lifeevents.event.id", e.ID), attribute.String("lifeevents.event.type", e.Type))
 		if err := c.retry(ctx, "start journey", func() error { return c.starter.StartLifeEvent(ctx, e) }); err != nil {
 			return err
 		}

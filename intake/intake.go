@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/lifeevents/lifeevents/events"
 )
@@ -50,14 +51,23 @@ type Receipt struct {
 
 // Store writes applications and their outbox rows.
 type Store struct {
-	db  *pgxpool.Pool
-	pub *events.Publisher
-	now func() time.Time
+	db    *pgxpool.Pool
+	pub   *events.Publisher
+	now   func() time.Time
+	trace propagation.TextMapPropagator
 }
 
 // NewStore returns a store that renders each event's message with pub.
 func NewStore(db *pgxpool.Pool, pub *events.Publisher) *Store {
-	return &Store{db: db, pub: pub, now: time.Now}
+	return &Store{db: db, pub: pub, now: time.Now, trace: propagation.NewCompositeTextMapPropagator()}
+}
+
+// Trace makes every event's message carry the trace context of the request
+// that posted it (p writes it into the message headers), so the journey's
+// trace continues the registry office's.
+func (s *Store) Trace(p propagation.TextMapPropagator) *Store {
+	s.trace = p
+	return s
 }
 
 // Errors callers branch on.
@@ -164,6 +174,7 @@ func (s *Store) Submit(ctx context.Context, a Application) (Receipt, error) {
 		return Receipt{}, fmt.Errorf("intake: encode %s: %w", id, err)
 	}
 	msg.Topic = events.Topic
+	s.trace.Inject(ctx, events.TraceHeaders{Headers: &msg.Headers})
 	var receipt Receipt
 	key, _ := office(a.Source)
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lifeevents/lifeevents/events"
 	"github.com/lifeevents/lifeevents/ingest"
@@ -249,5 +251,43 @@ func TestStatusBeforeTheJourney(t *testing.T) {
 	}
 	if s, _ := store.Status(ctx, r.EventID); s.Status != "published" {
 		t.Fatalf("relayed: %+v", s)
+	}
+}
+
+// keep takes what the relay publishes and keeps it.
+type keep struct{ msgs []kafka.Message }
+
+func (k *keep) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	k.msgs = append(k.msgs, msgs...)
+	return nil
+}
+
+// The request's trace context is stored with the application and
+// published in the event's headers, after the relay, in another
+// transaction; without a trace, no header.
+func TestTheEventCarriesTheRequestsTrace(t *testing.T) {
+	store, _, mkRelay := newStore(t)
+	store.Trace(propagation.TraceContext{})
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{0x4b, 0xf9, 1}, SpanID: trace.SpanID{0x0f, 2}, TraceFlags: trace.FlagsSampled})
+	traced := trace.ContextWithRemoteSpanContext(context.Background(), sc)
+	if _, err := store.Submit(traced, application("REG-T1", "c-1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Submit(context.Background(), application("REG-T2", "c-2")); err != nil {
+		t.Fatal(err)
+	}
+	w := &keep{}
+	if n, err := mkRelay(w).RelayOnce(context.Background()); err != nil || n != 2 {
+		t.Fatalf("relay: %d %v", n, err)
+	}
+	want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"
+	if got := (events.TraceHeaders{Headers: &w.msgs[0].Headers}).Get("traceparent"); got != want {
+		t.Fatalf("published traceparent %q, want %q (headers %v)", got, want, w.msgs[0].Headers)
+	}
+	if got := (events.TraceHeaders{Headers: &w.msgs[1].Headers}).Get("traceparent"); got != "" {
+		t.Fatalf("an untraced application published traceparent %q", got)
+	}
+	if ct := (events.TraceHeaders{Headers: &w.msgs[0].Headers}).Get("content-type"); ct != "application/cloudevents+json" {
+		t.Fatalf("the trace replaced the other headers: %v", w.msgs[0].Headers)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/lifeevents/lifeevents/internal/tlsfiles"
@@ -30,6 +31,9 @@ type TemporalConfig struct {
 	APIKey string
 	// DialTimeout bounds connecting and the first health check; default 10 s.
 	DialTimeout time.Duration
+	// Interceptors are the process's, not a setting: tracing's. Workers
+	// on the client inherit them.
+	Interceptors []interceptor.ClientInterceptor
 }
 
 // Validate says what is wrong, in the settings' names.
@@ -66,6 +70,7 @@ func (c TemporalConfig) Dial(ctx context.Context, dc converter.DataConverter, lo
 		DataConverter:     dc,
 		Logger:            sdklog.NewStructuredLogger(log),
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsCfg},
+		Interceptors:      c.Interceptors,
 	}
 	if opts.Namespace == "" {
 		opts.Namespace = "default"

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +34,7 @@ import (
 	"github.com/lifeevents/lifeevents/proposals"
 	"github.com/lifeevents/lifeevents/registries"
 	"github.com/lifeevents/lifeevents/texts"
+	"github.com/lifeevents/lifeevents/tracing"
 	"github.com/lifeevents/lifeevents/workflows"
 )
 
@@ -44,6 +47,8 @@ type app struct {
 	tc     client.Client
 	engine *policies.Engine
 	checks []httpapi.Check
+	// tracing is off unless the OpenTelemetry environment turns it on.
+	tracing *tracing.Tracing
 	codec  *codec.AESGCM
 	// deliver routes submissions to agencies with a webhook.
 	deliver agencies.Router
@@ -65,7 +70,29 @@ type app struct {
 func newApp(log *slog.Logger) *app {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &app{log: log, reg: reg, fail: make(chan error, 8)}
+	return &app{log: log, reg: reg, fail: make(chan error, 8), tracing: tracing.Off()}
+}
+
+// useTracing exports the process's spans if OpenTelemetry's environment
+// asks for it. Call it first: the last thing stopping flushes the spans.
+func (a *app) useTracing(ctx context.Context, process string) error {
+	cfg := tracing.FromEnv(os.Getenv)
+	t, err := tracing.Start(ctx, cfg, process)
+	if err != nil {
+		return err
+	}
+	a.tracing = t
+	a.onStop(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := t.Shutdown(ctx); err != nil {
+			a.log.Warn("tracing: spans not exported at shutdown", "error", err)
+		}
+	})
+	if t.Enabled() {
+		a.log.Info("tracing on", "endpoint", cfg.Endpoint, "protocol", cmp.Or(cfg.Protocol, tracing.ProtocolHTTP))
+	}
+	return nil
 }
 
 // onStop registers f to run at shutdown, before everything registered earlier.
@@ -119,6 +146,10 @@ func (a *app) dialTemporal(ctx context.Context, cfg workflows.TemporalConfig) er
 	var dc converter.DataConverter
 	if a.codec != nil {
 		dc = a.codec.DataConverter()
+	}
+	var err error
+	if cfg.Interceptors, err = a.tracing.TemporalInterceptors(); err != nil {
+		return err
 	}
 	tc, err := cfg.Dial(ctx, dc, a.log.With("component", "temporal-sdk"))
 	if err != nil {
@@ -256,6 +287,7 @@ func (a *app) startIngest(ctx context.Context, k ingest.Kafka) {
 	out := ingest.NewWriter(k, "")
 	dlqReader := ingest.NewDLQReader(k)
 	c := ingest.NewConsumer(reader, dlq, workflows.Starter{Client: a.tc}, log, ingest.NewMetrics(a.reg))
+	c.Trace(a.tracing.Provider(), a.tracing.Propagator())
 	relay := intake.NewRelay(a.pool, out, a.log.With("component", "outbox"))
 	index := ingest.NewDeadLetters(a.pool, log)
 	ingest.RegisterLag(a.reg, func() int64 { return reader.Stats().Lag })
@@ -303,7 +335,7 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 	if p != nil {
 		web = p
 	}
-	applications := intake.NewStore(a.pool, events.NewPublisher(nil, keySecret))
+	applications := intake.NewStore(a.pool, events.NewPublisher(nil, keySecret)).Trace(a.tracing.Propagator())
 	h := httpapi.New(httpapi.Deps{
 		Portal:          web,
 		DevIdP:          idp,
@@ -328,7 +360,7 @@ func (a *app) serveHTTP(l net.Listener, verifier httpapi.TokenVerifier, keySecre
 		Metrics:         a.reg,
 		Log:             log,
 	})
-	a.serve("http", l, h, log)
+	a.serve("http", l, a.tracing.Handler(h), log)
 	return nil
 }
 

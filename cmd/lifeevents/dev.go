@@ -77,10 +77,14 @@ Stop with Ctrl-C.`,
 				return err
 			}
 			a := newApp(log)
+			if err := a.useTracing(cmd.Context(), "dev"); err != nil {
+				return err
+			}
 			if g.district.consent.Controller == "" {
 				g.district.consent.Controller = "Landkreis (sample district)"
 			}
 			if err := g.district.apply(a); err != nil {
+				a.stop()
 				return err
 			}
 			return runDev(cmd.Context(), g, o, a)

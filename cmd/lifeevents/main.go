@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -113,7 +114,8 @@ func (d district) apply(a *app) error {
 		if d.webhookSecret == "" {
 			return errors.New("--agency-webhook needs --webhook-secret to sign the deliveries")
 		}
-		a.deliver[id] = agencies.Webhook{URL: url, Secret: []byte(d.webhookSecret)}
+		a.deliver[id] = agencies.Webhook{URL: url, Secret: []byte(d.webhookSecret),
+			Client: &http.Client{Timeout: 30 * time.Second, Transport: a.tracing.Transport(nil)}}
 	}
 	return nil
 }
@@ -125,7 +127,8 @@ func (d *district) bind(f *pflag.FlagSet) {
 	f.DurationVar(&d.agencyTimeout, "agency-timeout", 14*24*time.Hour, "how long to wait for an agency before escalating (scaled)")
 	bindEnv(f, "offers", "LIFEEVENTS_OFFERS")
 	bindEnv(f, "transfer-retention", "LIFEEVENTS_TRANSFER_RETENTION")
-	f.StringArrayVar(&d.webhooks, "agency-webhook", nil, "push submissions of an agency to its webhook: AGENCY_ID=URL (repeatable; others pull)")
+	f.StringSliceVar(&d.webhooks, "agency-webhook", nil, "push submissions of an agency to its webhook: AGENCY_ID=URL (repeatable or comma-separated; others pull)")
+	bindEnv(f, "agency-webhook", "LIFEEVENTS_AGENCY_WEBHOOKS")
 	f.StringVar(&d.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret that signs webhook deliveries")
 	bindEnv(f, "webhook-secret", "LIFEEVENTS_WEBHOOK_SECRET")
 	bindEnv(f, "time-scale", "LIFEEVENTS_TIME_SCALE")

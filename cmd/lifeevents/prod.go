@@ -194,10 +194,15 @@ func runProcess(ctx context.Context, g *globals, c *cluster, name string, start 
 		return err
 	}
 	a := newApp(log)
+	if err := a.useTracing(ctx, name); err != nil {
+		return err
+	}
 	if err := g.district.apply(a); err != nil {
+		a.stop()
 		return err
 	}
 	if err := c.useCodec(a); err != nil {
+		a.stop()
 		return err
 	}
 	err = start(a)
