@@ -48,7 +48,7 @@ fuzz: ## fuzz the event decoder, the bundle reader, token parsing and every requ
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(or $(FUZZTIME),60000x) ./auth
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(or $(FUZZTIME),6000x) ./httpapi
 
-bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
+bench: $(TEMPORAL_CLI) ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'Ingest|RawStartWorkflow|RawConsume' -benchtime 2000x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench 'DeadLetter' -benchtime 10000x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./events
@@ -58,6 +58,7 @@ bench: ## run the benchmarks (figures and ratios: BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench 'WhatIf' -benchtime 1x -timeout 30m ./simulations
 	$(GO) test -run '^$$' -bench 'FullEngine|TemporalStore' -benchtime 1x -timeout 30m ./internal/benchmarks
 	$(GO) test -run '^$$' -bench 'Postkorb' -benchtime 2000x ./portal
+	LIFEEVENTS_TEMPORAL_CLI=$(TEMPORAL_CLI) $(GO) test -run '^$$' -bench 'SameTemporalServer' -benchtime 1x -timeout 30m ./e2e
 
 lint: ## go vet, gofmt, workflowcheck, the stock OPA tools on the policies (check --strict, test, fmt), govulncheck where its database is reachable
 	$(GO) vet $(PKGS)

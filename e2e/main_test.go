@@ -48,7 +48,7 @@ func run(m *testing.M) int {
 
 // dataDir returns a fresh data dir that the postgres account can reach
 // (the tests may run as root, and the private server then runs as postgres).
-func dataDir(t *testing.T) string {
+func dataDir(t testing.TB) string {
 	t.Helper()
 	d := t.TempDir()
 	for p := d; p != os.TempDir() && p != "/"; p = filepath.Dir(p) {
@@ -57,7 +57,7 @@ func dataDir(t *testing.T) string {
 	return filepath.Join(d, "data")
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -87,7 +87,7 @@ func (s *syncBuffer) String() string {
 
 // devProc is a running `lifeevents dev`.
 type devProc struct {
-	t        *testing.T
+	t        testing.TB
 	cmd      *exec.Cmd
 	dir      string
 	http     string
@@ -170,7 +170,7 @@ func (p *devProc) kill(sig syscall.Signal) {
 
 // cli runs the binary with args and returns stdout; it fails the test on a
 // non-zero exit.
-func cli(t *testing.T, stdin io.Reader, args ...string) string {
+func cli(t testing.TB, stdin io.Reader, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Stdin = stdin

@@ -33,7 +33,7 @@ func (p *devProc) checkOutcomes(t *testing.T, conn *pgx.Conn, prefix string) int
 
 // checkOutcomes is devProc.checkOutcomes for the proposals that match
 // where, on any Temporal server whose payloads keyHex decrypts.
-func checkOutcomes(t *testing.T, conn querier, temporal, keyHex, where string) int {
+func checkOutcomes(t testing.TB, conn querier, temporal, keyHex, where string) int {
 	t.Helper()
 	ctx := context.Background()
 	key, err := codec.ParseKey(keyHex)

@@ -192,7 +192,7 @@ var fast struct {
 
 // fastBinary builds lifeevents without the race detector, once, for the
 // tests that measure the system against a clock.
-func fastBinary(t *testing.T) string {
+func fastBinary(t testing.TB) string {
 	t.Helper()
 	fast.once.Do(func() {
 		fast.path = filepath.Join(filepath.Dir(binary), "lifeevents-fast")

@@ -35,7 +35,7 @@ import (
 
 // temporalCLI is the stock temporal CLI: LIFEEVENTS_TEMPORAL_CLI, or
 // `temporal` on PATH or in GOPATH/bin (`make test-slow` installs it).
-func temporalCLI(t *testing.T) string {
+func temporalCLI(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("LIFEEVENTS_TEMPORAL_CLI"); p != "" {
 		return p
@@ -53,14 +53,14 @@ func temporalCLI(t *testing.T) string {
 
 // proc is one process of the split.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan struct{}
 }
 
-func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
+func startProc(t testing.TB, name, bin string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -98,7 +98,7 @@ func (p *proc) stop(sig syscall.Signal) { signalAndWait(p.cmd.Process, p.done, s
 // split is the clusters and the configuration every lifeevents process
 // gets.
 type split struct {
-	t         *testing.T
+	t         testing.TB
 	dir       string
 	bin       string
 	pki       tlstest.PKI
@@ -122,7 +122,7 @@ const (
 	splitKafkaPass = "kafka-secret-for-the-split"
 )
 
-func newSplit(t *testing.T) *split {
+func newSplit(t testing.TB) *split {
 	t.Helper()
 	s := &split{t: t, dir: dataDir(t), bin: fastBinary(t), pki: tlstest.New(t, "localhost")}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -285,8 +285,11 @@ func (s *split) token(sub string, roles ...string) string {
 }
 
 // db is a pool on the split's database: it reconnects after a restart.
-func (s *split) db() *pgxpool.Pool {
-	pool, err := pgxpool.New(context.Background(), s.dbURL)
+func (s *split) db() *pgxpool.Pool { return s.dbOn(s.dbURL) }
+
+// dbOn is a pool on url that closes with the test.
+func (s *split) dbOn(url string) *pgxpool.Pool {
+	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		s.t.Fatal(err)
 	}

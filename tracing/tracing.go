@@ -13,11 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -131,8 +133,9 @@ func Off() *Tracing {
 
 // Start exports the spans of process (serve, worker, ingest, dev) as c
 // says; off, it returns Off(). Nothing is dialled here: an unreachable
-// collector loses spans, never journeys.
-func Start(ctx context.Context, c Config, process string) (*Tracing, error) {
+// collector loses spans, never journeys, and each failed export is a
+// warning in log.
+func Start(ctx context.Context, c Config, process string, log *slog.Logger) (*Tracing, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -161,6 +164,8 @@ func Start(ctx context.Context, c Config, process string) (*Tracing, error) {
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
+	// The SDK reports export failures to its process-wide handler only.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing: spans not exported", "error", err) }))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(redact{}),
 		sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &Tracing{

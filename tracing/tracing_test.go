@@ -3,6 +3,7 @@ package tracing_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -43,7 +44,7 @@ func TestConfigFromTheStandardEnvironment(t *testing.T) {
 			if (err != nil) != (c.err != "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
 				t.Fatalf("Validate: %v, want an error naming %q", err, c.err)
 			}
-			if _, err := tracing.Start(context.Background(), cfg, "test"); (err != nil) != (c.err != "") {
+			if _, err := tracing.Start(context.Background(), cfg, "test", slog.New(slog.DiscardHandler)); (err != nil) != (c.err != "") {
 				t.Fatalf("Start: %v", err)
 			}
 		})
@@ -83,7 +84,7 @@ func TestRequestsContinueTheCallersTrace(t *testing.T) {
 	rcv := tracingtest.NewReceiver(t)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL())
 	t.Setenv("OTEL_SERVICE_NAME", "")
-	tr, err := tracing.Start(context.Background(), tracing.FromEnv(os.Getenv), "test")
+	tr, err := tracing.Start(context.Background(), tracing.FromEnv(os.Getenv), "test", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func newApp(log *slog.Logger) *app {
 // asks for it. Call it first: the last thing stopping flushes the spans.
 func (a *app) useTracing(ctx context.Context, process string) error {
 	cfg := tracing.FromEnv(os.Getenv)
-	t, err := tracing.Start(ctx, cfg, process)
+	t, err := tracing.Start(ctx, cfg, process, a.log.With("component", "tracing"))
 	if err != nil {
 		return err
 	}

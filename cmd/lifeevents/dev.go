@@ -34,11 +34,14 @@ type devOptions struct {
 	dataDir      string
 	httpAddr     string
 	temporalAddr string
-	kafkaPort    int
-	pgPort       int
-	databaseURL  string
-	policiesDir  string
-	agencyDelay  time.Duration
+	// temporal, if its address is set, is a Temporal server to use
+	// instead of the embedded one (the temporal CLI's dev server, say).
+	temporal    workflows.TemporalConfig
+	kafkaPort   int
+	pgPort      int
+	databaseURL string
+	policiesDir string
+	agencyDelay time.Duration
 	// registers, if set, are loaded instead of the sample district.
 	registers *registries.Data
 	// noSampleAgencies leaves submissions to whoever pulls them from the
@@ -97,6 +100,10 @@ Stop with Ctrl-C.`,
 	f.IntVar(&o.kafkaPort, "kafka-port", 9092, "port of the embedded Kafka broker on 127.0.0.1")
 	f.IntVar(&o.pgPort, "pg-port", 0, "port of the private Postgres on 127.0.0.1 (0: any free port)")
 	f.StringVar(&o.databaseURL, "database-url", "", "use this Postgres instead of a private one")
+	f.StringVar(&o.temporal.Address, "temporal-address", "", "use the Temporal frontend at this host:port (e.g. temporal server start-dev's) instead of the embedded server")
+	f.StringVar(&o.temporal.Namespace, "temporal-namespace", "default", "namespace on the --temporal-address server")
+	// Flags only: a TEMPORAL_ADDRESS exported for a production cluster must
+	// not draw dev mode's worker onto it.
 	bindEnv(f, "data-dir", "LIFEEVENTS_DATA_DIR")
 	bindEnv(f, "http-addr", "LIFEEVENTS_HTTP_ADDR")
 	bindEnv(f, "temporal-addr", "LIFEEVENTS_DEV_TEMPORAL_ADDR")
@@ -215,14 +222,18 @@ func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err erro
 	if a.codec, err = codec.New(key); err != nil {
 		return nil, err
 	}
-	ts, err := devtemporal.Start(devtemporal.Options{
-		DatabaseFile: filepath.Join(dir, "temporal.db"), Address: o.temporalAddr, Logger: a.log,
-	})
-	if err != nil {
-		return nil, err
+	temporal := o.temporal
+	if temporal.Address == "" {
+		ts, err := devtemporal.Start(devtemporal.Options{
+			DatabaseFile: filepath.Join(dir, "temporal.db"), Address: o.temporalAddr, Logger: a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.onStop(func() { _ = ts.Stop() })
+		temporal = workflows.TemporalConfig{Address: ts.HostPort(), Namespace: ts.Namespace()}
 	}
-	a.onStop(func() { _ = ts.Stop() })
-	if err := a.dialTemporal(ctx, workflows.TemporalConfig{Address: ts.HostPort(), Namespace: ts.Namespace()}); err != nil {
+	if err := a.dialTemporal(ctx, temporal); err != nil {
 		return nil, err
 	}
 
@@ -264,7 +275,7 @@ func startDev(ctx context.Context, o devOptions, a *app) (st *devStack, err erro
 		return nil, err
 	}
 	return &devStack{dir: dir, api: api, brokers: brokers, signer: signer, keySecret: keySecret,
-		temporal: ts.HostPort(), namespace: ts.Namespace(), dbURL: dbURL}, nil
+		temporal: temporal.Address, namespace: temporal.Namespace, dbURL: dbURL}, nil
 }
 
 // seedRegistries loads the sample district (or d) into empty registers,
