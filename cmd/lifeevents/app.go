@@ -49,7 +49,7 @@ type app struct {
 	checks []httpapi.Check
 	// tracing is off unless the OpenTelemetry environment turns it on.
 	tracing *tracing.Tracing
-	codec  *codec.AESGCM
+	codec   *codec.AESGCM
 	// deliver routes submissions to agencies with a webhook.
 	deliver agencies.Router
 	// district settings
